@@ -1,0 +1,3 @@
+from mairie.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""The audit journal: append an entry in the caller's transaction; verify a chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from mairie.audit.models import AuditEntry, AuditHead
+
+if TYPE_CHECKING:
+    from mairie.organisations.models import Organisation
+
+GENESIS = "0" * 64
+
+
+def _digest(
+    *,
+    organisation_id: int,
+    seq: int,
+    at: datetime,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    summary: str,
+    prev_hash: str,
+) -> str:
+    payload = json.dumps(
+        [
+            organisation_id,
+            seq,
+            at.astimezone(UTC).isoformat(timespec="microseconds"),
+            actor_id,
+            actor_label,
+            action,
+            object_type,
+            object_id,
+            summary,
+            prev_hash,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _actor_label(actor: Any) -> str:
+    if actor is None:
+        return "système"
+    full = actor.get_full_name() if hasattr(actor, "get_full_name") else ""
+    return full or actor.get_username()
+
+
+def record(
+    *,
+    organisation: Organisation,
+    actor: Any,
+    action: str,
+    summary: str,
+    obj: models.Model | None = None,
+) -> AuditEntry:
+    """Append one entry to the organisation's chain, inside the current transaction."""
+    with transaction.atomic():
+        head, _ = AuditHead.objects.get_or_create(organisation=organisation)
+        head = AuditHead.objects.select_for_update().get(pk=head.pk)
+        prev_hash = head.hash or GENESIS
+        seq = head.seq + 1
+        at = timezone.now()
+        actor_id = actor.pk if actor is not None else None
+        actor_label = _actor_label(actor)
+        object_type = obj._meta.label_lower if obj is not None else ""
+        object_id = str(obj.pk) if obj is not None else ""
+        digest = _digest(
+            organisation_id=organisation.pk,
+            seq=seq,
+            at=at,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            summary=summary,
+            prev_hash=prev_hash,
+        )
+        entry = AuditEntry.objects.create(
+            organisation=organisation,
+            seq=seq,
+            at=at,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            summary=summary,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+        AuditHead.objects.filter(pk=head.pk).update(seq=seq, hash=digest)
+        return entry
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    checked: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def verify_chain(organisation: Organisation) -> ChainReport:
+    """Walk the whole chain in order and recompute every hash."""
+    prev_hash = GENESIS
+    expected_seq = 1
+    checked = 0
+    entries = AuditEntry.objects.for_org(organisation).order_by("seq").iterator(chunk_size=2000)
+    for entry in entries:
+        if entry.seq != expected_seq:
+            return ChainReport(
+                False, checked, entry.seq, f"numéro attendu {expected_seq}, trouvé {entry.seq}"
+            )
+        if entry.prev_hash != prev_hash:
+            return ChainReport(
+                False, checked, entry.seq, "le lien vers l'entrée précédente ne correspond pas"
+            )
+        digest = _digest(
+            organisation_id=entry.organisation_id,
+            seq=entry.seq,
+            at=entry.at,
+            actor_id=entry.actor_id,
+            actor_label=entry.actor_label,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            summary=entry.summary,
+            prev_hash=entry.prev_hash,
+        )
+        if digest != entry.hash:
+            return ChainReport(False, checked, entry.seq, "le contenu de l'entrée a été modifié")
+        prev_hash = entry.hash
+        expected_seq += 1
+        checked += 1
+    head = AuditHead.objects.filter(organisation=organisation).first()
+    if head is not None and (head.seq != checked or (checked and head.hash != prev_hash)):
+        return ChainReport(
+            False,
+            checked,
+            checked + 1,
+            f"des entrées manquent : la tête de chaîne indique {head.seq} entrées",
+        )
+    return ChainReport(True, checked)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.template.defaultfilters import filesizeformat
+
+register = template.Library()
+
+
+@register.filter
+def can(membership: Any, capability: str) -> bool:
+    """``{% if current_membership|can:"courrier.register" %}``"""
+    return bool(membership) and membership.can(capability)
+
+
+@register.filter
+def octets(size: int | None) -> str:
+    """File sizes in French units (Ko, Mo)."""
+    if size is None:
+        return ""
+    return (
+        str(filesizeformat(size))
+        .replace("KB", "Ko")
+        .replace("MB", "Mo")
+        .replace("GB", "Go")
+        .replace("bytes", "octets")
+    )
+
+
+@register.filter
+def rendition_of(document: Any, kind: str) -> Any:
+    """The document's rendition of a kind, from prefetched renditions (no extra query)."""
+    return document.rendition(kind)

@@ -1,0 +1,225 @@
+"""Django settings for Mairie: everything comes from environment variables (see docs/configuration.md).
+
+The defaults run with zero set-up: SQLite and files under the data directory ``./var``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from mairie.conf import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent
+
+# --- Data directory -----------------------------------------------------------------------------------
+DATA_DIR = Path(env_str("MAIRIE_DATA_DIR", "var")).expanduser().resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    configured = env_str("MAIRIE_SECRET_KEY", "")
+    if configured:
+        return configured
+    # Generated once per data directory and kept there (never in the repository).
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("MAIRIE_DEBUG", False)
+ALLOWED_HOSTS = env_list("MAIRIE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("MAIRIE_CSRF_TRUSTED_ORIGINS", "")
+SITE_URL = env_str("MAIRIE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Applications -------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_tasks",
+    "django_tasks_db",
+    "mairie.core",
+    "mairie.organisations",
+    "mairie.accounts",
+    "mairie.audit",
+    "mairie.documents",
+    "mairie.search",
+    "mairie.courrier",
+    "mairie.jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mairie.accounts.middleware.TwoFactorMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mairie.urls"
+WSGI_APPLICATION = "mairie.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "mairie.organisations.context_processors.organisation",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------------------
+SQLITE_PATH = DATA_DIR / "mairie.sqlite3"
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(SQLITE_PATH),
+            "OPTIONS": {
+                # Writers queue up instead of failing, and a transaction takes the write lock at BEGIN so
+                # read-then-write sequences (chrono numbers, audit chain) never deadlock on lock upgrade.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": env_float("MAIRIE_SQLITE_TIMEOUT", 30.0),
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # Tests use a file (not :memory:) so that several threads and processes share one database.
+            "TEST": {"NAME": str(DATA_DIR / "test-mairie.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Files --------------------------------------------------------------------------------------------
+FILES_DIR = DATA_DIR / "files"
+S3_BUCKET = env_str("MAIRIE_S3_BUCKET", "")
+if S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("MAIRIE_S3_ENDPOINT_URL", "") or None,
+            "access_key": env_str("MAIRIE_S3_ACCESS_KEY", ""),
+            "secret_key": env_str("MAIRIE_S3_SECRET_KEY", ""),
+            "region_name": env_str("MAIRIE_S3_REGION", "") or None,
+            "addressing_style": "path",
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(FILES_DIR), "file_permissions_mode": 0o640},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Uploads: larger files are spooled to disk, never held in memory.
+MAX_UPLOAD_MB = env_int("MAIRIE_MAX_UPLOAD_MB", 150)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = None
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAIRIE_MAX_FILES_PER_UPLOAD", 100)
+MAX_IMAGE_PIXELS = env_int("MAIRIE_MAX_IMAGE_PIXELS", 200_000_000)
+CLAMD = env_str("MAIRIE_CLAMD", "")
+WATCH_DIR = env_str("MAIRIE_WATCH_DIR", "")
+
+# --- OCR ----------------------------------------------------------------------------------------------
+OCR_LANGUAGE = env_str("MAIRIE_OCR_LANGUAGE", "fra")
+OCR_TIMEOUT = env_int("MAIRIE_OCR_TIMEOUT", 600)
+
+# --- Jobs ---------------------------------------------------------------------------------------------
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+    }
+}
+WORKER_HEARTBEAT_SECONDS = env_float("MAIRIE_WORKER_HEARTBEAT", 10.0)
+WORKER_STALE_SECONDS = env_float("MAIRIE_WORKER_STALE_AFTER", 60.0)
+WORKER_POLL_SECONDS = env_float("MAIRIE_WORKER_POLL", 1.0)
+
+# --- Web server ---------------------------------------------------------------------------------------
+WEB_WORKERS = env_int("MAIRIE_WEB_WORKERS", 2)
+
+# --- Authentication -----------------------------------------------------------------------------------
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SESSION_COOKIE_AGE = env_int("MAIRIE_SESSION_HOURS", 12) * 3600
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("MAIRIE_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "SAMEORIGIN"
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- E-mail -------------------------------------------------------------------------------------------
+EMAIL_HOST = env_str("MAIRIE_SMTP_HOST", "")
+EMAIL_PORT = env_int("MAIRIE_SMTP_PORT", 25)
+EMAIL_HOST_USER = env_str("MAIRIE_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_str("MAIRIE_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("MAIRIE_SMTP_STARTTLS", False)
+DEFAULT_FROM_EMAIL = env_str("MAIRIE_FROM_EMAIL", "Mairie <ne-pas-repondre@localhost>")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = str(DATA_DIR / "mail-outbox")
+
+# --- Internationalisation -----------------------------------------------------------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français")]
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
+# --- Logging ------------------------------------------------------------------------------------------
+LOG_LEVEL = env_str("MAIRIE_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "mairie": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django_tasks_db": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}
