@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "mairie.search",
     "mairie.courrier",
     "mairie.jobs",
+    "mairie.demo",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +141,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

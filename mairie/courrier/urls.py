@@ -16,6 +16,11 @@ urlpatterns = [
     path("courriers/<str:chrono>/commentaires/", views.comment, name="comment"),
     path("courriers/<str:chrono>/liens/", views.link, name="link"),
     path(
+        "courriers/<str:chrono>/pieces/<int:document_id>/pages/<int:number>/",
+        views.document_page,
+        name="document_page",
+    ),
+    path(
         "courriers/<str:chrono>/pieces/<int:document_id>/<str:kind>/",
         views.document_file,
         name="document_file",

@@ -516,6 +516,49 @@ def link(request: OrgRequest, chrono: str) -> HttpResponse:
 
 # --- Files -------------------------------------------------------------------------------------------
 
+PAGE_WIDTHS = (480, 900, 1400)
+
+
+@org_view()
+def document_page(request: OrgRequest, chrono: str, document_id: int, number: int) -> HttpResponse:
+    """One page of a document as a PNG: the viewer works in every browser, phones included."""
+    courrier = _get_courrier(request, chrono)
+    document = get_object_or_404(
+        Document.objects.for_org(request.organisation).select_related("original"),
+        pk=document_id,
+        courrier=courrier,
+    )
+    rendition = document.renditions.filter(kind="pdf").first()
+    if rendition is None or not document.page_count or not 1 <= number <= document.page_count:
+        raise Http404("Page indisponible.")
+    try:
+        width = int(request.GET.get("l", "900"))
+    except ValueError:
+        width = 900
+    width = min(PAGE_WIDTHS, key=lambda w: abs(w - width))
+    png = render_page_png(rendition.path, number - 1, width)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+def render_page_png(path: str, index: int, width: int) -> bytes:
+    import pypdfium2 as pdfium
+
+    with store.local_copy(path, suffix=".pdf") as local:
+        pdf = pdfium.PdfDocument(str(local))
+        try:
+            page = pdf[index]
+            page_width, _ = page.get_size()
+            image = page.render(scale=width / max(page_width, 1)).to_pil()
+            page.close()
+        finally:
+            pdf.close()
+    buffer = io.BytesIO()
+    image.convert("L" if image.mode in ("L", "1") else "RGB").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
 FILE_KINDS = {"original", "pdf", "thumbnail", "text"}
 
 

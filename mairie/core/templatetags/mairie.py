@@ -32,3 +32,12 @@ def octets(size: int | None) -> str:
 def rendition_of(document: Any, kind: str) -> Any:
     """The document's rendition of a kind, from prefetched renditions (no extra query)."""
     return document.rendition(kind)
+
+
+# Pages shown inline in the viewer; longer documents are opened as PDF.
+VIEWER_MAX_PAGES = 30
+
+
+@register.filter
+def page_numbers(document: Any) -> range:
+    return range(1, min(document.page_count or 0, VIEWER_MAX_PAGES) + 1)
