@@ -186,7 +186,7 @@ def _demo_courriers(org: Organisation, count: int, offset: int = 0) -> int:
     technique = services.get("Services techniques")
     etat_civil = services.get("État civil")
     secretariat = services.get("Accueil et secrétariat")
-    route = {
+    route: dict[str, Service | None] = {
         Kind.COMPLAINT: technique,
         Kind.INVOICE: secretariat,
         Kind.REQUEST: etat_civil,

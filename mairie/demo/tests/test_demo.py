@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from mairie.audit.services import verify_chain
+from mairie.courrier.models import Courrier, Status
+from mairie.demo.services import DEMO_PASSWORD, LOGINS, create_demo
+from mairie.documents.models import Document
+from mairie.organisations.models import Organisation
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_is_complete_idempotent_and_goes_through_the_real_pipeline(run_jobs, capsys):
+    first = create_demo(letters=5)
+    assert first["courriers_created"] == 5
+    kinds = dict(Organisation.objects.values_list("slug", "kind"))
+    assert kinds == {
+        "numerique-34": "syndicat",
+        "cc-grand-pic": "epci",
+        "saint-aubin": "commune",
+        "montbrun": "commune",
+        "villeneuve": "commune",
+    }
+    small = Organisation.objects.get(slug="saint-aubin")
+    assert small.population == 412
+    assert small.parent.slug == "cc-grand-pic" and small.parent.parent.slug == "numerique-34"
+    for login in LOGINS:
+        assert authenticate(username=login.username, password=DEMO_PASSWORD) is not None, login.username
+
+    call_command("demo", letters=5)
+    out = capsys.readouterr().out
+    assert "déjà en place" in out and "Mairie-demo-2026" in out and "admin-syndicat" in out
+    assert Courrier.objects.count() == 5
+
+    run_jobs()
+    documents = Document.objects.all()
+    assert documents.count() == 5
+    assert all(d.status == Document.Status.DONE and d.text_source == "ocr" for d in documents)
+    assert Courrier.objects.filter(status=Status.A_ENREGISTRER).exists()
+    for org in Organisation.objects.all():
+        assert verify_chain(org).ok
