@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 
@@ -43,7 +44,10 @@ class Command(BaseCommand):
             "-",
             "--forwarded-allow-ips",
             "127.0.0.1",
+            "--no-control-socket",
         ]
+        # Compressed, cache-friendly copies of the static files for WhiteNoise (fast, idempotent).
+        call_command("collectstatic", interactive=False, verbosity=0)
         children: list[subprocess.Popen[bytes]] = [subprocess.Popen(web_cmd)]
         if not no_worker:
             children.append(subprocess.Popen([sys.executable, "-m", "mairie", "worker"]))
