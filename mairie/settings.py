@@ -93,20 +93,25 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------------------
 SQLITE_PATH = DATA_DIR / "mairie.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL", "")
+_SQLITE_OPTIONS = {
+    # Writers queue up instead of failing, and a transaction takes the write lock at BEGIN so
+    # read-then-write sequences (chrono numbers, audit chain) never deadlock on lock upgrade.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": env_float("MAIRIE_SQLITE_TIMEOUT", 30.0),
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # ``sqlite:////path/db.sqlite3`` (another file, e.g. the test database shared with a worker
+        # subprocess) behaves like the default one.
+        DATABASES["default"]["OPTIONS"] = dict(_SQLITE_OPTIONS)
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(SQLITE_PATH),
-            "OPTIONS": {
-                # Writers queue up instead of failing, and a transaction takes the write lock at BEGIN so
-                # read-then-write sequences (chrono numbers, audit chain) never deadlock on lock upgrade.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": env_float("MAIRIE_SQLITE_TIMEOUT", 30.0),
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(_SQLITE_OPTIONS),
             # Tests use a file (not :memory:) so that several threads and processes share one database.
             "TEST": {"NAME": str(DATA_DIR / "test-mairie.sqlite3")},
         }

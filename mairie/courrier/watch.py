@@ -30,8 +30,12 @@ logger = logging.getLogger("mairie.courrier")
 
 DONE_DIR = ".enregistres"
 REFUSED_DIR = ".refuses"
-# A file younger than this may still be being written by the scanner.
+# A file changed more recently than this may still be being written by the scanner.
 SETTLE_SECONDS = 2.0
+# Refusals that say nothing about the file (the antivirus did not answer): try again later.
+TEMPORARY_REFUSALS = {"antivirus_unavailable"}
+# Folders named after no active organisation, already reported (once per process, not every pass).
+_warned_unknown: set[str] = set()
 
 
 def _unique_target(folder: Path, name: str) -> Path:
@@ -44,13 +48,38 @@ def _unique_target(folder: Path, name: str) -> Path:
     return target
 
 
+def _move(path: Path, folder: Path, name: str) -> Path:
+    target = _unique_target(folder, name)
+    shutil.move(str(path), target)
+    return target
+
+
+def is_settled(path: Path, now: float) -> bool:
+    """True when nothing has written to the file for SETTLE_SECONDS.
+
+    The change time counts as well as the modification time: a copy that preserves the original's
+    modification time (Windows Explorer, ``cp -p``, rsync) has an old mtime from its first byte, but
+    every write moves its ctime, which no tool can set back.
+    """
+    info = path.stat()
+    return now - max(info.st_mtime, info.st_ctime) >= SETTLE_SECONDS
+
+
 def ingest_watched_file(organisation: Organisation, path: Path) -> str:
-    """Register one dropped file; return its chrono, or "refused"."""
+    """Register one dropped file; return its chrono, "refused" or "deferred".
+
+    Must run outside any transaction: the file leaves the folder only once its courrier is committed.
+    If the process dies between the commit and the move, the next pass finds the intake key (file name
+    and SHA-256, written in the same transaction as the courrier) and only moves the file.
+    """
     checked, refused = check_files([IncomingFile(path, path.name)])
+    if refused and refused[0][1].code in TEMPORARY_REFUSALS:
+        # The file itself is fine as far as we know: it waits in the folder for the next pass.
+        logger.warning("Fichier déposé %s laissé en attente : %s", path, refused[0][1].message)
+        return "deferred"
     if refused:
         log_refusals(organisation=organisation, actor=None, refusals=refused)
-        target = _unique_target(path.parent / REFUSED_DIR, path.name)
-        shutil.move(str(path), target)
+        target = _move(path, path.parent / REFUSED_DIR, path.name)
         target.with_name(target.name + ".motif.txt").write_text(
             refused[0][1].message + "\n", encoding="utf-8"
         )
@@ -70,7 +99,7 @@ def ingest_watched_file(organisation: Organisation, path: Path) -> str:
         courrier = register_courrier(organisation=organisation, actor=None, checked=checked, intake_key=key)
     except RegistrationRefused:
         return "refused"
-    shutil.move(str(path), _unique_target(path.parent / DONE_DIR, f"{courrier.chrono}_{path.name}"))
+    _move(path, path.parent / DONE_DIR, f"{courrier.chrono}_{path.name}")
     return courrier.chrono
 
 
@@ -87,13 +116,25 @@ def scan_watch_dir(root: str | None = None) -> list[str]:
     for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         organisation = Organisation.objects.filter(slug=folder.name, is_active=True).first()
         if organisation is None:
+            if folder.name in _warned_unknown:
+                continue
+            _warned_unknown.add(folder.name)
+            logger.warning(
+                "Dossier de numérisation %s ignoré : aucune organisation active « %s ».", folder, folder.name
+            )
             continue
         for path in sorted(folder.iterdir()):
             if not path.is_file() or path.name.startswith("."):
                 continue
-            if now - path.stat().st_mtime < SETTLE_SECONDS:
-                continue
-            results.append(ingest_watched_file(organisation, path))
+            try:
+                if not is_settled(path, now):
+                    continue
+                results.append(ingest_watched_file(organisation, path))
+            except Exception:
+                # One file must not stop the others (a full disk, a file vanished, a move refused): it
+                # stays in place and is tried again on the next pass, without a duplicate.
+                logger.exception("Fichier déposé %s non traité ; nouvel essai au prochain passage.", path)
+                results.append("error")
     return results
 
 

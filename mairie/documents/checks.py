@@ -9,14 +9,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pikepdf
 from django.conf import settings
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile
 
 logger = logging.getLogger("mairie.documents")
+
+# PDFium is not thread-safe: every call into it in this process goes through this lock.
+PDFIUM_LOCK = threading.Lock()
 
 PDF = "application/pdf"
 PNG = "image/png"
@@ -77,7 +83,11 @@ class CheckedFile:
 
 def sniff(head: bytes) -> str | None:
     """The accepted MIME type of content starting with ``head``, or None."""
-    if head.startswith(b"%PDF-") or (b"%PDF-" in head[:1024] and not head.startswith(b"MZ")):
+    if head.startswith(b"%PDF-"):
+        return PDF
+    if b"%PDF-" in head[:1024] and not _known_refused(head):
+        # PDF readers accept a little junk before the header; an archive or a program holding a PDF
+        # near its start is not a PDF (a ZIP storing a PDF uncompressed would otherwise pass).
         return PDF
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
@@ -101,13 +111,17 @@ def _looks_like_email(head: bytes) -> bool:
     return len(names & _MAIL_HEADERS) >= 2 and (b"from" in names or b"received" in names)
 
 
-def describe_refused(head: bytes) -> str:
+def _known_refused(head: bytes) -> str | None:
     for signature, label in _KNOWN_REFUSED:
         if head.lstrip().startswith(signature):
             return label
+    return None
+
+
+def describe_refused(head: bytes) -> str:
     if not head:
         return "un fichier vide"
-    return "un type de fichier non reconnu"
+    return _known_refused(head) or "un type de fichier non reconnu"
 
 
 def check_file(path: Path, name: str) -> CheckedFile:
@@ -123,6 +137,9 @@ def check_file(path: Path, name: str) -> CheckedFile:
             f"({size / 1024 / 1024:.1f} Mo).",
             code="too_large",
         )
+    # The antivirus comes before the type: an infected program is reported (and journaled) as a virus,
+    # not merely as an unknown type.
+    _scan_for_viruses(path, label)
     with path.open("rb") as handle:
         head = handle.read(4096)
     mime = sniff(head)
@@ -137,7 +154,6 @@ def check_file(path: Path, name: str) -> CheckedFile:
         page_count = _check_pdf(path, label)
     elif mime in (PNG, JPEG, TIFF):
         page_count = _check_image(path, label)
-    _scan_for_viruses(path, label)
     return CheckedFile(path, name, mime, size, sha256_of(path), page_count)
 
 
@@ -149,10 +165,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _corrupt_pdf(label: str) -> FileRefused:
+    return FileRefused(
+        f"Le PDF {label} est endommagé et ne peut pas être lu. Essayez de le numériser ou de l'exporter "
+        "à nouveau.",
+        code="corrupt",
+    )
+
+
 def _check_pdf(path: Path, label: str) -> int:
     try:
         with pikepdf.open(path) as pdf:
             if pdf.is_encrypted:
+                # Also a PDF with an empty user password (an "owner" password only): its content may not
+                # be copied or changed, so the platform could not make the searchable rendition.
                 raise FileRefused(
                     f"Le PDF {label} est chiffré ou protégé : enregistrez-en une version sans protection.",
                     code="encrypted",
@@ -160,8 +186,9 @@ def _check_pdf(path: Path, label: str) -> int:
             count = len(pdf.pages)
             if count == 0:
                 raise FileRefused(f"Le PDF {label} ne contient aucune page.", code="corrupt")
-            for page in pdf.pages:
+            for index, page in enumerate(pdf.pages):
                 page.mediabox  # noqa: B018 - touching each page reveals a broken page tree
+                _check_pdf_images(page, index, label)
     except pikepdf.PasswordError as exc:
         raise FileRefused(
             f"Le PDF {label} est protégé par un mot de passe : enregistrez-en une version sans protection.",
@@ -171,12 +198,73 @@ def _check_pdf(path: Path, label: str) -> int:
         raise
     except Exception as exc:  # pikepdf raises PdfError and friends for damaged files
         logger.info("PDF refusé %s: %s", label, exc)
-        raise FileRefused(
-            f"Le PDF {label} est endommagé et ne peut pas être lu. Essayez de le numériser ou de l'exporter "
-            "à nouveau.",
-            code="corrupt",
-        ) from exc
+        raise _corrupt_pdf(label) from exc
+    _check_pdf_loads(path, label, count)
     return count
+
+
+def _check_pdf_images(page: pikepdf.Page, index: int, label: str) -> None:
+    """Refuse an image that declares an absurd size (a few bytes of Flate can claim gigapixels)."""
+    limit = settings.MAX_IMAGE_PIXELS
+    for image in page.get_images().values():
+        width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
+        if width * height > limit:
+            raise FileRefused(
+                f"Le PDF {label} contient en page {index + 1} une image démesurée ({width} × {height} "
+                f"pixels) : elle dépasse la limite de {limit // 1_000_000} millions de pixels.",
+                code="bomb",
+            )
+
+
+def _check_pdf_loads(path: Path, label: str, count: int) -> None:
+    """Open the PDF with a second, independent reader and parse every page.
+
+    qpdf (behind pikepdf) reconstructs damaged files eagerly: a truncated scan opens with its pages
+    but without their images. PDFium (the engine of Chromium's viewer, used for the thumbnails and page
+    images) is stricter; a file it cannot open or whose pages it cannot parse is damaged for our users.
+    Loading a page parses its content stream without decoding images, so this stays fast (a few ms for
+    a hundred pages).
+    """
+    import pypdfium2 as pdfium
+
+    with PDFIUM_LOCK:
+        try:
+            document = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            logger.info("PDF refusé %s (PDFium) : %s", label, exc)
+            raise _corrupt_pdf(label) from exc
+        index = 0
+        try:
+            if len(document) != count:
+                logger.info("PDF refusé %s : %s pages lues au lieu de %s", label, len(document), count)
+                raise _corrupt_pdf(label)
+            for index in range(count):
+                document[index].close()
+        except pdfium.PdfiumError as exc:
+            logger.info("PDF refusé %s (PDFium, page %s) : %s", label, index + 1, exc)
+            raise _corrupt_pdf(label) from exc
+        finally:
+            document.close()
+
+
+_PIL_STRICT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _strict_image_decoding() -> Iterator[None]:
+    """Make PIL fail on truncated or undecodable pixel data while a check decodes an image.
+
+    Importing WeasyPrint sets ``ImageFile.LOAD_TRUNCATED_IMAGES`` for the whole process, after which PIL
+    silently accepts a cut or garbled image. The flag is process-wide, so it is switched off only for
+    the duration of a check, one check at a time.
+    """
+    with _PIL_STRICT_LOCK:
+        previous = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
 def _check_image(path: Path, label: str) -> int:
@@ -195,14 +283,21 @@ def _check_image(path: Path, label: str) -> int:
                         code="bomb",
                     )
             if image.format == "PNG":
-                image.verify()
-            elif frames == 1:
+                image.verify()  # chunk checksums
+        # Decode the pixels (PIL reads headers lazily): a truncated or garbled image fails here, not in
+        # the background job. For a multi-page TIFF the first and last pages (a cut file loses its end):
+        # decoding all of them would cost ~25 ms a page in the request.
+        with _strict_image_decoding(), Image.open(path) as image:
+            for index in sorted({0, frames - 1}):
+                if index:
+                    image.seek(index)
                 image.load()
     except FileRefused:
         raise
     except Image.DecompressionBombError as exc:
         raise FileRefused(f"L'image {label} est démesurée et a été refusée.", code="bomb") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # Pillow raises OSError, but also TypeError, KeyError… on damaged headers
+        logger.info("Image refusée %s : %s : %s", label, type(exc).__name__, exc)
         raise FileRefused(f"L'image {label} est endommagée et ne peut pas être lue.", code="corrupt") from exc
     return frames
 
@@ -211,18 +306,23 @@ def _scan_for_viruses(path: Path, label: str) -> None:
     address = settings.CLAMD
     if not address:
         return
-    from clamav_client import get_scanner
+    from clamav_client.scanner import ClamdScanner
 
-    scanner = get_scanner({"backend": "clamd", "address": address, "timeout": 120.0, "stream": True})
-    result = scanner.scan(str(path))
-    if result.state == "OK":
+    try:
+        scanner = ClamdScanner({"backend": "clamd", "address": address, "timeout": 120.0, "stream": True})
+        with path.open("rb") as handle:
+            report = scanner.client.instream(handle)
+        state, details = report.get("stream", ("ERROR", "réponse vide de clamd"))
+    except Exception as exc:  # unreachable daemon, timeout, file over clamd's StreamMaxLength…
+        state, details = "ERROR", f"{type(exc).__name__} : {exc}"
+    if state == "OK":
         return
-    if result.state == "FOUND":
-        logger.warning("Fichier infecté refusé %s : %s", label, result.details)
+    if state == "FOUND":
+        logger.warning("Fichier infecté refusé %s : %s", label, details)
         raise FileRefused(
-            f"Le fichier {label} contient un virus ({result.details}) : il a été refusé.", code="virus"
+            f"Le fichier {label} contient un virus ({details}) : il a été refusé.", code="virus"
         )
-    logger.error("Analyse antivirus impossible pour %s : %s", label, result.details)
+    logger.error("Analyse antivirus impossible pour %s : %s", label, details)
     raise FileRefused(
         f"Le fichier {label} n'a pas pu être analysé par l'antivirus ; réessayez plus tard ou prévenez "
         "l'administrateur.",

@@ -27,7 +27,7 @@ import pikepdf
 from django.conf import settings
 from PIL import Image
 
-from mairie.documents.checks import EML, JPEG, PDF, PNG, TIFF
+from mairie.documents.checks import EML, JPEG, PDF, PDFIUM_LOCK, PNG, TIFF
 
 logger = logging.getLogger("mairie.documents")
 
@@ -347,16 +347,17 @@ def _thumbnail_from_pdf(path: Path, workdir: Path) -> Path | None:
     import pypdfium2 as pdfium
 
     out = workdir / "thumbnail.png"
-    document = pdfium.PdfDocument(str(path))
-    try:
-        page = document[0]
-        width, _ = page.get_size()
-        bitmap = page.render(scale=THUMBNAIL_WIDTH / max(width, 1))
-        bitmap.to_pil().save(out, format="PNG")
-        page.close()
-    except Exception as exc:  # a thumbnail is a convenience: never fail the document for it
-        logger.warning("Vignette impossible pour %s : %s", path.name, exc)
-        return None
-    finally:
-        document.close()
+    with PDFIUM_LOCK:
+        document = pdfium.PdfDocument(str(path))
+        try:
+            page = document[0]
+            width, _ = page.get_size()
+            bitmap = page.render(scale=THUMBNAIL_WIDTH / max(width, 1))
+            bitmap.to_pil().save(out, format="PNG")
+            page.close()
+        except Exception as exc:  # a thumbnail is a convenience: never fail the document for it
+            logger.warning("Vignette impossible pour %s : %s", path.name, exc)
+            return None
+        finally:
+            document.close()
     return out

@@ -24,6 +24,12 @@ _RENDITION_FILES: dict[str, tuple[str, str]] = {
 }
 
 
+# A document still "processing" when its job starts again was interrupted (worker killed, machine
+# restarted). After this many interruptions it is probably what kills the worker (a scan exhausting the
+# memory): it is failed, for an administrator to look at, instead of being requeued for ever.
+MAX_INTERRUPTED_ATTEMPTS = 3
+
+
 def process_document(document_id: int) -> str:
     """Produce the renditions and text of one document. Idempotent: safe to run again at any point."""
     document = Document.objects.select_related("original").filter(pk=document_id).first()
@@ -31,6 +37,14 @@ def process_document(document_id: int) -> str:
         return "missing"
     if document.status == Document.Status.DONE:
         return "already-done"
+    if document.status == Document.Status.PROCESSING and document.attempts >= MAX_INTERRUPTED_ATTEMPTS:
+        message = (
+            f"Le traitement a été interrompu {document.attempts} fois sans aboutir (travailleur arrêté, "
+            "mémoire insuffisante ?). Vérifiez le document avant de le relancer."
+        )
+        logger.error("Document %s abandonné : %s", document.pk, message)
+        Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=message)
+        return "failed"
     Document.objects.filter(pk=document.pk).update(
         status=Document.Status.PROCESSING, attempts=document.attempts + 1, error=""
     )

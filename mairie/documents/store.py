@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -16,6 +17,8 @@ from django.db import IntegrityError, transaction
 
 from mairie.documents.checks import CheckedFile
 from mairie.documents.models import StoredFile
+
+logger = logging.getLogger("mairie.documents")
 
 
 def original_path(sha256: str) -> str:
@@ -55,9 +58,14 @@ def put(name: str, source: Path | IO[bytes]) -> None:
         return
     if isinstance(source, Path):
         with source.open("rb") as src:
-            default_storage.save(name, File(src))
+            saved = default_storage.save(name, File(src))
     else:
-        default_storage.save(name, File(source))
+        saved = default_storage.save(name, File(source))
+    if saved != name:
+        # A storage that renames instead of overwriting (django-storages without file_overwrite) would
+        # break content addressing: the database would point to a name that holds other bytes, or none.
+        default_storage.delete(saved)
+        raise RuntimeError(f"Le stockage a enregistré « {name} » sous un autre nom ({saved}).")
 
 
 def exists(name: str) -> bool:
@@ -102,7 +110,7 @@ def stored_file_for(checked: CheckedFile) -> StoredFile:
         return existing
     try:
         with transaction.atomic():
-            return StoredFile.objects.create(
+            created = StoredFile.objects.create(
                 sha256=checked.sha256,
                 size=checked.size,
                 mime_type=checked.mime_type,
@@ -110,10 +118,36 @@ def stored_file_for(checked: CheckedFile) -> StoredFile:
             )
     except IntegrityError:  # registered at the same instant by another request
         return StoredFile.objects.get(sha256=checked.sha256)
+    # Our uncommitted row now stops any discard_unreferenced() of this content until we end. One that
+    # ran before it (a failed registration of the same bytes) may have removed the file this
+    # registration found in place and did not write: put the bytes back.
+    if not exists(created.path):
+        put(created.path, checked.path)
+    return created
+
+
+class _KeepNothing(Exception):
+    pass
 
 
 def discard_unreferenced(sha256s: list[str]) -> None:
-    """After a failed registration: remove originals this attempt wrote and nothing references."""
+    """After a failed registration: remove originals this attempt wrote and nothing references.
+
+    Another registration of the same bytes may be in flight: it found the file written by this attempt
+    and relies on it. Inserting the content's row first settles it: the insert waits for a transaction
+    that created the row (then fails if it committed), and while we hold it, one that starts waits for
+    us and then puts the bytes back (see stored_file_for).
+    """
     for sha in sha256s:
-        if not StoredFile.objects.filter(sha256=sha).exists():
-            delete(original_path(sha))
+        name = original_path(sha)
+        try:
+            with transaction.atomic():
+                StoredFile.objects.create(sha256=sha, size=0, mime_type="", path=name)
+                delete(name)
+                raise _KeepNothing  # the claim row goes away with the transaction
+        except IntegrityError:
+            continue  # a committed registration references these bytes: keep them
+        except _KeepNothing:
+            pass
+        except Exception:  # never hide the error that made the registration fail
+            logger.exception("Original %s non supprimé après un enregistrement en échec.", name)
