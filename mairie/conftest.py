@@ -10,6 +10,12 @@ import pytest
 from mairie.testing.personas import World, build_world, login
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """PBKDF2's million rounds cost ~0.4 s per persona (2.6 s per world); tests do not need them."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def world(db: Any) -> World:
     return build_world()

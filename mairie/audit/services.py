@@ -122,8 +122,12 @@ def verify_chain(organisation: Organisation) -> ChainReport:
     entries = AuditEntry.objects.for_org(organisation).order_by("seq").iterator(chunk_size=2000)
     for entry in entries:
         if entry.seq != expected_seq:
+            # Sequence numbers are unique, so a jump means entries were removed: name the first missing one.
             return ChainReport(
-                False, checked, entry.seq, f"numéro attendu {expected_seq}, trouvé {entry.seq}"
+                False,
+                checked,
+                expected_seq,
+                f"l'entrée n° {expected_seq} a disparu (la suivante présente est la n° {entry.seq})",
             )
         if entry.prev_hash != prev_hash:
             return ChainReport(
@@ -147,11 +151,26 @@ def verify_chain(organisation: Organisation) -> ChainReport:
         expected_seq += 1
         checked += 1
     head = AuditHead.objects.filter(organisation=organisation).first()
-    if head is not None and (head.seq != checked or (checked and head.hash != prev_hash)):
+    if head is None and checked:
+        return ChainReport(False, checked, checked, "la tête de chaîne a été supprimée")
+    if head is None:
+        return ChainReport(True, checked)
+    if head.seq > checked:
         return ChainReport(
             False,
             checked,
             checked + 1,
-            f"des entrées manquent : la tête de chaîne indique {head.seq} entrées",
+            f"les entrées n° {checked + 1} à {head.seq} ont disparu (la tête de chaîne en indique {head.seq})",
+        )
+    if head.seq < checked:
+        return ChainReport(
+            False,
+            head.seq,
+            head.seq + 1,
+            f"entrées ajoutées hors de l'application après la n° {head.seq} (tête de chaîne)",
+        )
+    if checked and head.hash != prev_hash:
+        return ChainReport(
+            False, checked - 1, checked, "la dernière entrée ne correspond pas à la tête de chaîne"
         )
     return ChainReport(True, checked)

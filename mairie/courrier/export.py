@@ -54,6 +54,17 @@ def register_rows(
     return rows
 
 
+# A spreadsheet runs a cell starting with one of these as a formula ("CSV injection"); subjects and contact
+# names come from outside (e-mails, forms), so such cells are prefixed with an apostrophe, as OWASP advises.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _agent(courrier: Courrier) -> str:
     user = courrier.assigned_to
     return (user.get_full_name() or user.username) if user else ""
@@ -71,24 +82,23 @@ def write_csv(
     count = 0
     for c in register_rows(organisation, date_from, date_to, direction).iterator(chunk_size=500):
         documents = list(c.documents.all())
-        writer.writerow(
-            [
-                c.chrono,
-                c.get_direction_display(),
-                timezone.localtime(c.received_at).strftime("%d/%m/%Y %H:%M"),
-                c.get_channel_display(),
-                c.contact.display_name if c.contact else "",
-                c.contact.postal_address.replace("\n", ", ") if c.contact else "",
-                c.subject,
-                c.get_kind_display(),
-                c.service.name if c.service else "",
-                _agent(c),
-                c.due_date.strftime("%d/%m/%Y") if c.due_date else "",
-                c.get_status_display(),
-                len(documents),
-                " ".join(d.original.sha256 for d in documents),
-            ]
-        )
+        row = [
+            c.chrono,
+            c.get_direction_display(),
+            timezone.localtime(c.received_at).strftime("%d/%m/%Y %H:%M"),
+            c.get_channel_display(),
+            c.contact.display_name if c.contact else "",
+            c.contact.postal_address.replace("\n", ", ") if c.contact else "",
+            c.subject,
+            c.get_kind_display(),
+            c.service.name if c.service else "",
+            _agent(c),
+            c.due_date.strftime("%d/%m/%Y") if c.due_date else "",
+            c.get_status_display(),
+            len(documents),
+            " ".join(d.original.sha256 for d in documents),
+        ]
+        writer.writerow([_cell(value) for value in row])
         count += 1
     return count
 
@@ -97,6 +107,8 @@ def render_pdf(
     organisation: Organisation, date_from: dt.date, date_to: dt.date, direction: str | None = None
 ) -> bytes:
     from weasyprint import HTML
+
+    from mairie.audit.models import AuditHead
 
     rows = list(register_rows(organisation, date_from, date_to, direction))
     sections = []
@@ -113,6 +125,9 @@ def render_pdf(
             "sections": sections,
             "generated_at": timezone.localtime(),
             "total": len(rows),
+            # Printing the head of the audit chain anchors it on paper: a journal rewritten later, even
+            # with recomputed hashes, no longer matches the fingerprint printed in the register.
+            "audit_head": AuditHead.objects.filter(organisation=organisation).first(),
         },
     )
     return HTML(string=html).write_pdf(pdf_variant="pdf/a-3b")

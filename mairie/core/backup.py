@@ -1,0 +1,468 @@
+"""Backup and restore of a whole platform: a database snapshot and every stored file, in one tar archive.
+
+Order of a backup: the database snapshot first, the files second.
+    Stored files are never modified once written: originals are content-addressed (their name is their
+    SHA-256) and a rendition is written to storage *before* the row that points to it is committed. Files
+    are only ever deleted when no row references them (the clean-up of a failed registration). So once the
+    database snapshot is taken, every file it references is already in storage and stays there unchanged:
+    copying the storage *afterwards* captures at least every file the snapshot needs. Files written while
+    the copy runs (courriers registered during the backup) may be copied too; in the restored platform they
+    are harmless orphans that no row points to. The other order would be wrong: a courrier registered
+    between a file copy and a later database snapshot would be in the register without its documents.
+
+    Neither step stops the platform: SQLite's online backup API copies the database in one step inside
+    one read transaction (WAL mode lets writers go on meanwhile), and ``pg_dump`` reads one consistent
+    snapshot (a repeatable-read transaction) without blocking writers.
+
+Archive layout (a plain tar, or gzip-compressed when the output name ends in ``.gz`` / ``.tgz``)::
+
+    database/mairie.sqlite3  or  database/mairie.pgdump   (pg_dump custom format)
+    files/<storage name>                                    (originals/…, renditions/…, logos/…)
+    manifest.json                                           (last: format, database, SHA-256 of every member)
+
+Restore goes into an empty platform only (no table in the database, no file in storage): it never merges
+with or overwrites existing data. Files are restored first and checked against the manifest, then the
+database; a restore that fails half-way leaves orphan files at worst, never a register without documents.
+
+The secret key is not part of the backup: it only signs sessions and reset links, so after a restore on a
+new machine people simply log in again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+import mairie
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+DB_MEMBERS = {"sqlite": "database/mairie.sqlite3", "postgresql": "database/mairie.pgdump"}
+VENDOR_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+CHUNK = 1024 * 1024
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot go on; the message is in French, meant for the administrator."""
+
+
+@dataclass
+class BackupReport:
+    output: Path
+    database: str
+    files: int
+    bytes: int
+    seconds: float
+
+
+@dataclass
+class RestoreReport:
+    database: str
+    files: int
+    organisations: int
+    courriers: int
+    documents: int
+    missing_files: list[str] = field(default_factory=list)
+
+
+# --- Helpers ------------------------------------------------------------------------------------------
+
+
+class _HashingReader:
+    """Wraps a binary stream; counts and hashes what is read through it (forward only: not seekable)."""
+
+    def __init__(self, raw: IO[bytes], name: str = "") -> None:
+        self.raw = raw
+        self.name = name
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = int(time.time())
+    info.mode = 0o600
+    return info
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _vendor() -> str:
+    vendor = connection.vendor
+    if vendor not in DB_MEMBERS:
+        raise BackupError(
+            f"Base de données « {vendor} » non prise en charge : SQLite ou PostgreSQL seulement."
+        )
+    return vendor
+
+
+def storage_names(directory: str = "") -> Iterator[str]:
+    """Every file of the storage (local or S3), skipping the temporary files of writes in progress."""
+    try:
+        subdirs, files = default_storage.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in sorted(files):
+        if not name.startswith(".tmp-"):
+            yield f"{directory}/{name}" if directory else name
+    for sub in sorted(subdirs):
+        yield from storage_names(f"{directory}/{sub}" if directory else sub)
+
+
+def _open_sized(name: str) -> tuple[IO[bytes], int]:
+    """Open a stored file and measure the open handle (a concurrent replace cannot change what we read)."""
+    handle = default_storage.open(name, "rb")
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        size = int(handle.size)
+    return handle, size
+
+
+def _postgres_env() -> dict[str, str]:
+    """libpq variables for pg_dump / pg_restore (the password never appears on a command line)."""
+    params = connection.settings_dict
+    env = dict(os.environ)
+    for variable, key in (
+        ("PGDATABASE", "NAME"),
+        ("PGUSER", "USER"),
+        ("PGPASSWORD", "PASSWORD"),
+        ("PGHOST", "HOST"),
+        ("PGPORT", "PORT"),
+    ):
+        if params.get(key):
+            env[variable] = str(params[key])
+    options = params.get("OPTIONS") or {}
+    for option, variable in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT")):
+        if options.get(option):
+            env[variable] = str(options[option])
+    return env
+
+
+def _run_pg_tool(command: list[str], what: str) -> None:
+    if shutil.which(command[0]) is None:
+        raise BackupError(
+            f"{command[0]} est introuvable : installez le paquet Debian postgresql-client "
+            "(voir scripts/system-deps.sh)."
+        )
+    result = subprocess.run(command, env=_postgres_env(), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        details = result.stderr.strip() or f"code de sortie {result.returncode}"
+        raise BackupError(f"{what} a échoué : {details}")
+
+
+# --- Backup -------------------------------------------------------------------------------------------
+
+
+def _snapshot_sqlite(target: Path) -> None:
+    source_path = str(connection.settings_dict["NAME"])
+    source = sqlite3.connect(source_path, timeout=60)
+    destination = sqlite3.connect(str(target))
+    try:
+        # pages=-1: everything in one step, i.e. inside one read transaction: a consistent snapshot even
+        # while other processes write (WAL mode keeps them going).
+        source.backup(destination, pages=-1)
+        destination.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        check = destination.execute("PRAGMA quick_check").fetchone()[0]
+    finally:
+        destination.close()
+        source.close()
+    if check != "ok":
+        raise BackupError(f"La copie de la base SQLite est incohérente ({check}) : sauvegarde abandonnée.")
+
+
+def _snapshot_postgres(target: Path) -> None:
+    _run_pg_tool(
+        ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={target}"],
+        "pg_dump",
+    )
+
+
+def create_backup(output: Path) -> BackupReport:
+    """Write a consistent snapshot of the database, then all stored files, to ``output`` (see module doc)."""
+    started = time.monotonic()
+    vendor = _vendor()
+    output = output.expanduser().resolve()
+    if isinstance(default_storage, FileSystemStorage):
+        files_root = Path(default_storage.location).resolve()
+        if output.is_relative_to(files_root):
+            raise BackupError(
+                f"L'archive ne peut pas être écrite dans le stockage de fichiers ({files_root}) : "
+                "elle s'y sauvegarderait elle-même. Choisissez un autre répertoire."
+            )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    compressed = output.name.endswith((".gz", ".tgz"))
+    partial = output.with_name(output.name + ".partial")
+    members: list[dict[str, Any]] = []
+    total = 0
+    try:
+        # The archive holds personal data and password hashes: readable by its owner only.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        partial.chmod(0o600)
+        with tempfile.TemporaryDirectory(dir=output.parent, prefix=".mairie-backup-") as tmp:
+            snapshot = Path(tmp) / "database"
+            if vendor == "sqlite":
+                _snapshot_sqlite(snapshot)
+            else:
+                _snapshot_postgres(snapshot)
+            with tarfile.open(partial, "w:gz") if compressed else tarfile.open(partial, "w") as tar:
+                db_member = DB_MEMBERS[vendor]
+                db_size = snapshot.stat().st_size
+                with snapshot.open("rb") as db_file:
+                    tar.addfile(_member(db_member, db_size), db_file)
+                db_info = {"member": db_member, "size": db_size, "sha256": _sha256_of(snapshot)}
+                snapshot.unlink()
+                total += db_size
+                # Files second: everything the snapshot references is already in storage (module doc).
+                for name in storage_names():
+                    try:
+                        stored, size = _open_sized(name)
+                    except FileNotFoundError:
+                        continue  # an unreferenced file removed meanwhile (a failed registration's)
+                    with stored:
+                        reader = _HashingReader(stored)
+                        tar.addfile(_member(f"files/{name}", size), reader)  # type: ignore[arg-type]
+                    members.append({"name": name, "size": size, "sha256": reader.digest.hexdigest()})
+                    total += size
+                manifest = {
+                    "format": FORMAT,
+                    "application": "mairie",
+                    "version": mairie.__version__,
+                    "created_at": timezone.now().isoformat(),
+                    "database": {"vendor": vendor, **db_info},
+                    "files": members,
+                }
+                data = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+                tar.addfile(_member(MANIFEST, len(data)), io.BytesIO(data))
+        with partial.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, output)  # a crashed backup never looks like a finished one
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return BackupReport(output, vendor, len(members), total, round(time.monotonic() - started, 3))
+
+
+# --- Restore ------------------------------------------------------------------------------------------
+
+
+def read_manifest(tar: tarfile.TarFile) -> dict[str, Any]:
+    try:
+        handle = tar.extractfile(MANIFEST)
+    except KeyError:
+        handle = None
+    if handle is None:
+        raise BackupError("Ce fichier n'est pas une sauvegarde Mairie complète (manifest.json absent).")
+    try:
+        manifest: dict[str, Any] = json.loads(handle.read().decode("utf-8"))
+    except ValueError as exc:
+        raise BackupError(f"Le manifeste de la sauvegarde est illisible ({exc}).") from exc
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("application") != "mairie"
+        or manifest.get("format") != FORMAT
+    ):
+        raise BackupError(
+            f"Format de sauvegarde non reconnu ({manifest.get('format')!r}) : "
+            f"cette version de Mairie lit le format {FORMAT}."
+        )
+    return manifest
+
+
+@contextmanager
+def _open_archive(archive: Path) -> Iterator[tarfile.TarFile]:
+    try:
+        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the with-block below
+    except tarfile.TarError as exc:
+        raise BackupError(f"« {archive} » n'est pas une archive de sauvegarde lisible ({exc}).") from exc
+    with tar:
+        yield tar
+
+
+def _refuse_unless_empty() -> None:
+    try:
+        tables = connection.introspection.table_names()
+    except OperationalError as exc:
+        raise BackupError(
+            f"La base de données de destination est injoignable ({exc}). Sur PostgreSQL, créez d'abord "
+            "une base vide (createdb) et indiquez-la dans DATABASE_URL."
+        ) from exc
+    problems = []
+    if tables:
+        problems.append(f"la base de données contient déjà {len(tables)} tables")
+    first_file = next(storage_names(), None)
+    if first_file is not None:
+        problems.append(f"le stockage de fichiers n'est pas vide (par exemple « {first_file} »)")
+    if problems:
+        raise BackupError(
+            "Restauration refusée : "
+            + " et ".join(problems)
+            + ". Une sauvegarde se restaure uniquement dans un répertoire de données vide "
+            "(MAIRIE_DATA_DIR) et, sur PostgreSQL, dans une base de données vide : rien n'a été modifié."
+        )
+
+
+def _safe_storage_name(member: str) -> str:
+    path = PurePosixPath(member)
+    if path.is_absolute() or ".." in path.parts or path.parts[:1] != ("files",) or len(path.parts) < 2:
+        raise BackupError(f"Nom de fichier suspect dans la sauvegarde : « {member} ».")
+    return str(PurePosixPath(*path.parts[1:]))
+
+
+def restore_files(tar: tarfile.TarFile, manifest: dict[str, Any]) -> int:
+    """Put every file of the archive in the storage (local or S3), each checked against the manifest."""
+    from mairie.documents import store
+
+    expected = {f["name"]: f for f in manifest["files"]}
+    restored = 0
+    for member in tar:
+        if not member.name.startswith("files/"):
+            continue
+        name = _safe_storage_name(member.name)
+        meta = expected.get(name)
+        if meta is None or not member.isfile():
+            raise BackupError(f"Fichier « {name} » absent du manifeste : sauvegarde altérée.")
+        source = tar.extractfile(member)
+        if source is None:
+            raise BackupError(f"Fichier « {name} » illisible dans la sauvegarde.")
+        reader = _HashingReader(source, name)
+        store.put(name, reader)  # type: ignore[arg-type]
+        if reader.digest.hexdigest() != meta["sha256"] or reader.size != meta["size"]:
+            store.delete(name)
+            raise BackupError(f"Le fichier « {name} » est altéré dans la sauvegarde (empreinte différente).")
+        restored += 1
+    if restored != len(expected):
+        raise BackupError(
+            f"La sauvegarde est incomplète : {restored} fichiers trouvés sur {len(expected)} annoncés."
+        )
+    return restored
+
+
+def _extract_database(tar: tarfile.TarFile, manifest: dict[str, Any], target: Path) -> None:
+    member = manifest["database"]["member"]
+    source = tar.extractfile(member)
+    if source is None:
+        raise BackupError("La sauvegarde ne contient pas la base de données.")
+    with target.open("wb") as out:
+        shutil.copyfileobj(source, out, CHUNK)
+    if _sha256_of(target) != manifest["database"]["sha256"]:
+        raise BackupError("La base de données de la sauvegarde est altérée (empreinte différente).")
+
+
+def _restore_sqlite(snapshot: Path) -> None:
+    target = Path(str(connection.settings_dict["NAME"]))
+    connection.close()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)  # the empty database opened by the check above
+    staged = target.with_name(target.name + ".restoring")
+    shutil.copyfile(snapshot, staged)
+    db = sqlite3.connect(str(staged))
+    try:
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        db.execute("PRAGMA journal_mode=WAL")
+    finally:
+        db.close()
+    if check != "ok":
+        staged.unlink(missing_ok=True)
+        raise BackupError(f"La base SQLite de la sauvegarde est endommagée ({check}).")
+    os.replace(staged, target)
+
+
+def _restore_postgres(snapshot: Path) -> None:
+    connection.close()
+    _run_pg_tool(
+        [
+            "pg_restore",
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",  # all or nothing: a failed restore leaves the database empty
+            f"--dbname={connection.settings_dict['NAME']}",
+            str(snapshot),
+        ],
+        "pg_restore",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh statistics, or the first searches plan badly
+
+
+def _missing_files() -> list[str]:
+    from mairie.documents.models import Rendition, StoredFile
+
+    names = list(StoredFile.objects.values_list("path", flat=True))
+    names += list(Rendition.objects.values_list("path", flat=True))
+    return [name for name in names if not default_storage.exists(name)]
+
+
+def restore_backup(archive: Path) -> RestoreReport:
+    """Restore ``archive`` into this (empty) platform; refuse, changing nothing, if it holds any data."""
+    from mairie.courrier.models import Courrier
+    from mairie.documents.models import Document
+    from mairie.organisations.models import Organisation
+
+    vendor = _vendor()
+    if not archive.is_file():
+        raise BackupError(f"Sauvegarde introuvable : « {archive} ».")
+    with _open_archive(archive) as tar:
+        manifest = read_manifest(tar)
+        source_vendor = manifest["database"]["vendor"]
+        if source_vendor != vendor:
+            raise BackupError(
+                f"Cette sauvegarde vient d'une plateforme {VENDOR_LABELS.get(source_vendor, source_vendor)} ; "
+                f"la plateforme de destination utilise {VENDOR_LABELS[vendor]}. Restaurez-la avec la même "
+                "base de données (DATABASE_URL vide pour SQLite, renseignée pour PostgreSQL)."
+            )
+        _refuse_unless_empty()
+        files = restore_files(tar, manifest)
+        with tempfile.TemporaryDirectory(prefix="mairie-restore-") as tmp:
+            snapshot = Path(tmp) / "database"
+            _extract_database(tar, manifest, snapshot)
+            if vendor == "sqlite":
+                _restore_sqlite(snapshot)
+            else:
+                _restore_postgres(snapshot)
+    return RestoreReport(
+        database=vendor,
+        files=files,
+        organisations=Organisation.objects.count(),
+        courriers=Courrier.objects.count(),
+        documents=Document.objects.count(),
+        missing_files=_missing_files(),
+    )

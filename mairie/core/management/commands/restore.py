@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from mairie.core.backup import BackupError, restore_backup
+from mairie.core.cli import json_line
+
+
+class Command(BaseCommand):
+    help = (
+        "Restaure une sauvegarde de `mairie backup` dans une plateforme vide (répertoire de données vide et, "
+        "sur PostgreSQL, base vide) ; refuse de remplacer des données existantes."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("archive", metavar="FICHIER")
+
+    def handle(self, *args: Any, archive: str, **options: Any) -> None:
+        try:
+            report = restore_backup(Path(archive))
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            json_line(
+                {
+                    "database": report.database,
+                    "files": report.files,
+                    "organisations": report.organisations,
+                    "courriers": report.courriers,
+                    "documents": report.documents,
+                    "missing_files": len(report.missing_files),
+                }
+            )
+        )
+        if report.missing_files:
+            shown = ", ".join(report.missing_files[:5])
+            raise CommandError(
+                f"Restauration terminée, mais {len(report.missing_files)} fichiers référencés manquent "
+                f"(par exemple {shown})."
+            )

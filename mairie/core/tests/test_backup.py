@@ -1,0 +1,323 @@
+"""`mairie backup` / `mairie restore`: a consistent snapshot taken while the platform runs, restored whole.
+
+The round trips run on the database kind of the test run: SQLite by default, PostgreSQL when
+``DATABASE_URL`` is set (each platform then gets a fresh database of its own on that server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from mairie.audit.services import verify_chain
+from mairie.core import backup
+from mairie.courrier.models import Courrier
+from mairie.courrier.services import IncomingFile, register_courrier
+from mairie.documents.tests import test_storage_s3
+from mairie.testing.platform import platform
+
+# The S3 fixtures of the document store's tests: moto's S3 server and a fresh bucket made the default storage.
+s3_endpoint = test_storage_s3.s3_endpoint
+bucket = test_storage_s3.bucket
+S3_CREDENTIALS = test_storage_s3.CREDENTIALS
+
+# Run inside a platform (source or restored): everything a restore must give back, as one JSON value.
+PLATFORM_STATE = """
+import hashlib, json
+from mairie.audit.models import AuditEntry
+from mairie.courrier.models import ChronoCounter, Courrier
+from mairie.documents import store
+from mairie.organisations.models import Organisation
+from mairie.search.services import search_courriers
+state = {"organisations": {}, "damaged": []}
+for org in Organisation.objects.order_by("slug"):
+    courriers = {}
+    for c in Courrier.objects.for_org(org).prefetch_related("documents__original", "documents__renditions"):
+        courriers[c.chrono] = [c.subject, c.status, c.channel, c.received_at.isoformat()] + [
+            [d.original.sha256, d.original_name, d.status, d.text, sorted(r.path for r in d.renditions.all())]
+            for d in c.documents.all()
+        ]
+        for d in c.documents.all():
+            with store.open_file(d.original.path) as f:
+                if hashlib.sha256(f.read()).hexdigest() != d.original.sha256:
+                    state["damaged"].append(c.chrono)
+    state["organisations"][org.slug] = {
+        "identity": [org.name, org.kind, org.siren, org.parent.slug if org.parent else None],
+        "courriers": courriers,
+        "journal": list(AuditEntry.objects.for_org(org).order_by("seq").values_list("seq", "hash")),
+        "counters": sorted(ChronoCounter.objects.filter(organisation=org).values_list("direction", "year", "last")),
+        "search": [h.courrier.chrono for h in search_courriers(organisation=org, query="ecole").hits],
+    }
+print(json.dumps(state))
+"""
+
+
+def _call(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def _tree_digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_restore_into_an_empty_platform_gives_back_register_documents_and_audit_chain(tmp_path, text_pdf):
+    letters = {
+        "toiture.pdf": "Devis pour la réfection de la toiture de l'école communale",
+        "cantine.pdf": "Inscription à la cantine de l'école pour la rentrée",
+        "voirie.pdf": "Signalement d'un nid-de-poule chemin des Vignes",
+    }
+    for name, text in letters.items():
+        (tmp_path / name).write_bytes(text_pdf(text))
+    slugs = ("cc-pic", "saint-aubin", "villeneuve")
+
+    with platform(tmp_path, "src") as source:
+        source.run("org", "create", "--slug", "cc-pic", "--name", "CC du Pic", "--kind", "epci")
+        source.run(
+            "org", "create", "--slug", "saint-aubin", "--name", "Saint-Aubin", "--kind", "commune",
+            "--siren", "213400013", "--parent", "cc-pic",
+        )  # fmt: skip
+        source.run("org", "create", "--slug", "villeneuve", "--name", "Villeneuve", "--kind", "commune")
+        source.run(
+            "ingest", "--org", "saint-aubin", *(str(tmp_path / n) for n in ("toiture.pdf", "cantine.pdf"))
+        )
+        source.run("ingest", "--org", "villeneuve", "--channel", "counter", str(tmp_path / "voirie.pdf"))
+        source.run("worker", "--burst")  # renditions (searchable PDF, text, thumbnail) join the originals
+        archive = tmp_path / "sauvegarde.tar.gz"
+        [backup] = source.json_lines("backup", "--output", str(archive))
+        assert backup["database"] == ("postgresql" if source.database_url else "sqlite")
+        assert archive.stat().st_mode & 0o077 == 0  # personal data: readable by its owner only
+        source_files = _tree_digests(source.data_dir / "files")
+        assert backup["files"] == len(source_files)
+        assert len([n for n in source_files if n.startswith("originals/")]) == 3
+        assert len([n for n in source_files if n.startswith("renditions/")]) >= 3
+        source_state = source.python(PLATFORM_STATE)
+        commune = source_state["organisations"]["saint-aubin"]
+        assert len(commune["courriers"]) == 2 and len(commune["search"]) == 2
+        assert len(source_state["organisations"]["villeneuve"]["courriers"]) == 1
+
+        with platform(tmp_path, "dst", migrate=False) as target:
+            [restored] = target.json_lines("restore", str(archive))
+            assert restored == {
+                "database": backup["database"],
+                "files": len(source_files),
+                "organisations": 3,
+                "courriers": 3,
+                "documents": 3,
+                "missing_files": 0,
+            }
+            for slug in slugs:
+                [chain] = target.json_lines("audit", "verify", "--org", slug)
+                assert chain == {
+                    "org": slug,
+                    "status": "ok",
+                    "entries": len(source_state["organisations"][slug]["journal"]),
+                }
+            assert target.python(PLATFORM_STATE) == source_state
+            assert source_state["damaged"] == []
+            assert _tree_digests(target.data_dir / "files") == source_files
+            for name, digest in source_files.items():
+                if name.startswith("originals/"):
+                    assert name.endswith(digest)  # content-addressed originals are intact
+
+            # The restored platform goes on: numbering continues, new files are stored and journaled.
+            (tmp_path / "suite.pdf").write_bytes(text_pdf("Relance au sujet de la toiture de l'école"))
+            [after] = target.json_lines("ingest", "--org", "saint-aubin", str(tmp_path / "suite.pdf"))
+            assert after["chrono"].endswith("-A-000003")
+
+            # A second restore over the now populated platform is refused and changes nothing.
+            refused = target.run("restore", str(archive), expect=None)
+            assert refused.returncode != 0
+            assert "Restauration refusée" in refused.stderr and "vide" in refused.stderr
+            assert "Traceback" not in refused.stderr
+            [chain] = target.json_lines("audit", "verify", "--org", "saint-aubin")
+            assert chain["entries"] == len(commune["journal"]) + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_taken_while_courriers_are_registered_restores_to_a_consistent_state(
+    tmp_path, world, png_bytes
+):
+    """A writer keeps registering scans while the backup runs: the restored register is a gapless prefix."""
+    org_id = world.commune.pk
+
+    def scan(i: int) -> IncomingFile:
+        path = tmp_path / "scans" / f"scan-{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(png_bytes((600 + i, 400)))
+        return IncomingFile(path, path.name)
+
+    # Enough stored bytes that copying the files takes a while, so registrations land during the backup.
+    bulk = [_random_png(tmp_path / "bulk", i) for i in range(20)]
+    for item in bulk:
+        register_courrier(organisation=world.commune, actor=world.secretary, files=[item], subject="Plan")
+
+    stop = threading.Event()
+    commits: list[float] = []
+    errors: list[BaseException] = []
+
+    def keep_registering() -> None:
+        from mairie.organisations.models import Organisation
+
+        try:
+            commune = Organisation.objects.get(pk=org_id)
+            i = 0
+            while not stop.is_set():
+                register_courrier(organisation=commune, actor=None, files=[scan(i)], subject=f"Scan {i}")
+                commits.append(time.monotonic())
+                i += 1
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=keep_registering)
+    writer.start()
+    try:
+        while len(commits) < 3 and writer.is_alive():
+            time.sleep(0.01)
+        archive = tmp_path / "pendant.tar"
+        started = time.monotonic()
+        out = io.StringIO()
+        call_command("backup", "--output", str(archive), stdout=out)
+        finished = time.monotonic()
+        while len([t for t in commits if t > finished]) < 2 and writer.is_alive():
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert errors == []
+    during = [t for t in commits if started <= t <= finished]
+    assert during, "no courrier was registered while the backup ran: the test proves nothing"
+
+    source = {
+        c.chrono: [d.original.sha256 for d in c.documents.all()]
+        for c in Courrier.objects.for_org(world.commune).prefetch_related("documents__original")
+    }
+    assert verify_chain(world.commune).ok
+
+    with platform(tmp_path, "restored", migrate=False) as target:
+        [restored] = target.json_lines("restore", str(archive))
+        assert restored["missing_files"] == 0
+        assert target.json_lines("audit", "verify", "--org", "saint-aubin")[0]["status"] == "ok"
+        state = target.python(PLATFORM_STATE)
+
+    assert state["damaged"] == []
+    restored_register = {
+        chrono: [document[0] for document in fields[4:]]
+        for chrono, fields in state["organisations"]["saint-aubin"]["courriers"].items()
+    }
+    # A consistent snapshot: the first n courriers exactly as they were, nothing half-registered.
+    numbers = sorted(int(chrono.rsplit("-", 1)[1]) for chrono in restored_register)
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert len(bulk) + 3 <= len(numbers) < len(source)
+    assert all(restored_register[chrono] == source[chrono] for chrono in restored_register)
+    assert all(len(shas) == 1 for shas in restored_register.values())
+
+
+def _random_png(directory: Path, seed: int) -> IncomingFile:
+    """A noisy greyscale scan of about 500 kB (noise does not compress)."""
+    import random
+
+    from PIL import Image
+
+    directory.mkdir(exist_ok=True)
+    rng = random.Random(seed)
+    image = Image.frombytes("L", (700, 700), rng.randbytes(700 * 700))
+    path = directory / f"plan-{seed}.png"
+    image.save(path)
+    return IncomingFile(path, path.name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_over_a_platform_holding_data_is_refused_in_french_and_changes_nothing(tmp_path, world):
+    register_courrier(organisation=world.commune, actor=None, subject="Courrier à garder")
+    archive = tmp_path / "b.tar"
+    call_command("backup", "--output", str(archive), stdout=io.StringIO())
+    register_courrier(organisation=world.commune, actor=None, subject="Courrier postérieur")
+
+    with pytest.raises(CommandError, match="Restauration refusée : la base de données contient déjà"):
+        call_command("restore", str(archive), stdout=io.StringIO())
+
+    assert Courrier.objects.for_org(world.commune).count() == 2
+    assert verify_chain(world.commune).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_of_an_altered_archive_is_refused(tmp_path, world, make_file, png_bytes):
+    path = make_file("scan.png", png_bytes((300, 200)))
+    register_courrier(organisation=world.commune, actor=None, files=[IncomingFile(path, "scan.png")])
+    archive = tmp_path / "b.tar"
+    call_command("backup", "--output", str(archive), stdout=io.StringIO())
+
+    # Flip one byte of a stored file inside the archive, keeping the tar itself well-formed.
+    altered = tmp_path / "altered.tar"
+    with tarfile.open(archive) as src, tarfile.open(altered, "w") as dst:
+        for member in src:
+            data = src.extractfile(member).read() if member.isfile() else b""
+            if member.name.startswith("files/originals/") and data:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
+            dst.addfile(member, io.BytesIO(data))
+
+    with platform(tmp_path, "target", migrate=False) as target:
+        result = target.run("restore", str(altered), expect=None)
+        assert result.returncode != 0
+        assert "altéré" in result.stderr
+        not_a_backup = make_file("notes.tar", b"")
+        result = target.run("restore", str(not_a_backup), expect=None)
+        assert result.returncode != 0
+        assert "sauvegarde" in result.stderr
+
+
+@pytest.mark.django_db
+def test_backup_refuses_to_write_its_archive_inside_the_file_storage(settings):
+    target = Path(settings.FILES_DIR) / "sauvegarde.tar"
+    with pytest.raises(CommandError, match="stockage de fichiers"):
+        call_command("backup", "--output", str(target), stdout=io.StringIO())
+    assert not target.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_backup_reads_and_restore_writes_the_files_of_s3_object_storage(
+    tmp_path, world, make_file, png_bytes, settings, s3_endpoint, bucket
+):
+    """Hosted platforms keep files in S3-compatible storage: the same archive format works there."""
+    for i in range(2):
+        path = make_file(f"scan-{i}.png", png_bytes((200 + i, 100)))
+        register_courrier(organisation=world.commune, actor=None, files=[IncomingFile(path, path.name)])
+    stored = {obj.key: obj.get()["Body"].read() for obj in bucket.objects.all()}
+    assert len(stored) == 2
+
+    archive = tmp_path / "s3.tar"
+    [report] = [json.loads(line) for line in _call("backup", "--output", str(archive)).splitlines()]
+    assert report["files"] == 2
+
+    empty = boto3.resource("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+    fresh = empty.create_bucket(Bucket=f"{bucket.name}-restauree")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            **settings.STORAGES["default"],
+            "OPTIONS": {**settings.STORAGES["default"]["OPTIONS"], "bucket_name": fresh.name},
+        },
+    }
+    with tarfile.open(archive) as tar:
+        assert backup.restore_files(tar, backup.read_manifest(tar)) == 2
+    assert {obj.key: obj.get()["Body"].read() for obj in fresh.objects.all()} == stored
