@@ -47,6 +47,7 @@ pytest:
 
 ## make bench: benchmarks B1, B2, B4, B5, B6 (results appended to docs/benchmarks.md)
 bench: install-test
+	@scripts/system-deps.sh bench
 	$(BIN)/python -m mairie.bench $(BENCH_ARGS)
 
 clean:

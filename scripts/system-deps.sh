@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Mairie needs. Usage: scripts/system-deps.sh run|test
+# Installs the Debian packages Mairie needs. Usage: scripts/system-deps.sh run|test|bench
 # As root: installs what is missing with apt-get. As another user: prints the exact
 # apt-get command to run and carries on (features needing a missing tool say so clearly).
 set -euo pipefail
@@ -20,9 +20,16 @@ test_packages=(
   nodejs npm                        # axe-core for accessibility checks
 )
 
+bench_packages=(
+  wrk                               # HTTP load generator (benchmark B5)
+)
+
 packages=("${run_packages[@]}")
 if [ "$profile" = "test" ] || [ "$profile" = "bench" ]; then
   packages+=("${test_packages[@]}")
+fi
+if [ "$profile" = "bench" ]; then
+  packages+=("${bench_packages[@]}")
 fi
 
 missing=()

@@ -108,8 +108,12 @@ def stem(folded_word: str) -> str:
     return _stemmer.stemWord(folded_word)
 
 
+@lru_cache(maxsize=100_000)
 def term(word: str) -> str | None:
-    """The index term of one word, or None when the word is not indexed."""
+    """The index term of one word, or None when the word is not indexed.
+
+    Cached: the words of a language are few, and indexing a long OCR text meets the same ones again.
+    """
     folded = fold(word)
     if not folded or folded in STOPWORDS or len(folded) > _MAX_WORD:
         return None
