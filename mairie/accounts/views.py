@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -29,8 +30,16 @@ class RecoveryForm(forms.Form):
     recovery = forms.CharField(label="Code de secours", max_length=20)
 
 
+class LoginForm(AuthenticationForm):
+    error_messages = {
+        "invalid_login": "Identifiant ou mot de passe incorrect. Les majuscules comptent.",
+        "inactive": "Ce compte est désactivé. Adressez-vous à l'administrateur de votre organisation.",
+    }
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
 
 

@@ -16,6 +16,12 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     widget = MultipleFileInput
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # An empty file is refused by the intake checks, by name and alone: Django's own "empty file"
+        # error would refuse every file of the post with a message naming none of them.
+        kwargs.setdefault("allow_empty_file", True)
+        super().__init__(*args, **kwargs)
+
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
         single = super().clean
         if isinstance(data, list | tuple):

@@ -190,6 +190,7 @@ def register_courrier(
             )
             from mairie.documents.tasks import process_document_task
 
+            documents: list[Document] = []
             for position, item in enumerate(checked):
                 document = Document.objects.create(
                     organisation=organisation,
@@ -202,12 +203,13 @@ def register_courrier(
                     page_count=item.page_count,
                     created_by=actor,
                 )
+                documents.append(document)
                 process_document_task.enqueue(document.pk)
             if intake_key is not None:
                 IntakeKey.objects.create(
                     organisation=organisation, source=intake_key[0], key=intake_key[1], courrier=courrier
                 )
-            index_courrier(courrier)
+            index_courrier(courrier, new=True, documents=documents, comments=[])
             names = ", ".join(f"« {c.name} »" for c in checked) or "aucun document"
             record(
                 organisation=organisation,

@@ -5,12 +5,13 @@ import io
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -239,13 +240,12 @@ def search(request: OrgRequest) -> HttpResponse:
             limit=PAGE_SIZE,
             offset=(page_number - 1) * PAGE_SIZE,
         )
-        page = Page(page_number, result.total)
-    template = (
-        "courrier/_search_results.html" if request.headers.get("HX-Request") else "courrier/search.html"
-    )
-    return render(
+        page = Page(page_number, result.reachable)
+    # htmx asks for the whole page when it restores a history entry it no longer has in cache.
+    partial = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
+    response = render(
         request,
-        template,
+        "courrier/_search_results.html" if partial else "courrier/search.html",
         {
             "form": form,
             "query": query,
@@ -255,6 +255,9 @@ def search(request: OrgRequest) -> HttpResponse:
             "qs_next": _querystring(request, page=page_number + 1),
         },
     )
+    # The same URL gives a fragment or a page: caches (the browser's back button) must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 # --- Upload ------------------------------------------------------------------------------------------
@@ -382,7 +385,9 @@ def detail(request: OrgRequest, chrono: str) -> HttpResponse:
         },
     )
     status_form = StatusForm()
-    status_form.fields["status"].choices = [  # type: ignore[attr-defined]
+    # Only the transitions the state machine allows, and no preselected one: a click never changes the status
+    # by accident.
+    status_form.fields["status"].choices = [("", "Choisir…")] + [  # type: ignore[attr-defined]
         (value, label) for value, label in Status.choices if value in TRANSITIONS.get(courrier.status, set())
     ]
     return render(
@@ -417,8 +422,9 @@ def _form_errors(request: OrgRequest, form: Any) -> None:
             messages.error(request, error)
 
 
-@require_POST
+# org_view comes first: a person outside the organisation gets a 404 whatever the method.
 @org_view("courrier.edit")
+@require_POST
 def edit(request: OrgRequest, chrono: str) -> HttpResponse:
     courrier = _get_courrier(request, chrono)
     org = request.organisation
@@ -432,7 +438,7 @@ def edit(request: OrgRequest, chrono: str) -> HttpResponse:
     )
     try:
         services.update_courrier(membership=request.membership, courrier=courrier, contact=contact, **data)
-    except (PermissionDenied, ValidationError) as exc:
+    except ValidationError as exc:
         messages.error(request, _message(exc))
     else:
         messages.success(request, "Courrier mis à jour.")
@@ -445,8 +451,8 @@ def _message(exc: Exception) -> str:
     return str(exc) or "Action non autorisée."
 
 
-@require_POST
 @org_view("courrier.edit")
+@require_POST
 def change_status(request: OrgRequest, chrono: str) -> HttpResponse:
     courrier = _get_courrier(request, chrono)
     form = StatusForm(request.POST)
@@ -460,15 +466,15 @@ def change_status(request: OrgRequest, chrono: str) -> HttpResponse:
             status=form.cleaned_data["status"],
             reason=form.cleaned_data["reason"],
         )
-    except (PermissionDenied, ValidationError) as exc:
+    except ValidationError as exc:
         messages.error(request, _message(exc))
     else:
         messages.success(request, f"Statut : {Status(form.cleaned_data['status']).label}.")
     return _back(request, courrier)
 
 
-@require_POST
 @org_view("courrier.comment")
+@require_POST
 def comment(request: OrgRequest, chrono: str) -> HttpResponse:
     courrier = _get_courrier(request, chrono)
     form = CommentForm(request.POST)
@@ -477,15 +483,15 @@ def comment(request: OrgRequest, chrono: str) -> HttpResponse:
         return _back(request, courrier)
     try:
         services.add_comment(membership=request.membership, courrier=courrier, body=form.cleaned_data["body"])
-    except (PermissionDenied, ValidationError) as exc:
+    except ValidationError as exc:
         messages.error(request, _message(exc))
     else:
         messages.success(request, "Commentaire ajouté.")
     return _back(request, courrier)
 
 
-@require_POST
 @org_view("courrier.edit")
+@require_POST
 def link(request: OrgRequest, chrono: str) -> HttpResponse:
     courrier = _get_courrier(request, chrono)
     form = LinkForm(request.POST)
@@ -507,7 +513,7 @@ def link(request: OrgRequest, chrono: str) -> HttpResponse:
             target=target,
             kind=form.cleaned_data["kind"],
         )
-    except (PermissionDenied, ValidationError) as exc:
+    except ValidationError as exc:
         messages.error(request, _message(exc))
     else:
         messages.success(request, f"Lien ajouté vers {target.chrono}.")
@@ -545,7 +551,10 @@ def document_page(request: OrgRequest, chrono: str, document_id: int, number: in
 def render_page_png(path: str, index: int, width: int) -> bytes:
     import pypdfium2 as pdfium
 
-    with store.local_copy(path, suffix=".pdf") as local:
+    from mairie.documents.checks import PDFIUM_LOCK
+
+    # PDFium is not thread-safe and `mairie serve` runs threaded web workers.
+    with store.local_copy(path, suffix=".pdf") as local, PDFIUM_LOCK:
         pdf = pdfium.PdfDocument(str(local))
         try:
             page = pdf[index]

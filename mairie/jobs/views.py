@@ -29,8 +29,8 @@ def processing(request: OrgRequest) -> HttpResponse:
     )
 
 
-@require_POST
 @org_view("jobs.admin")
+@require_POST
 def retry(request: OrgRequest, document_id: int) -> HttpResponse:
     org = request.organisation
     document = get_object_or_404(Document.objects.for_org(org), pk=document_id)

@@ -24,6 +24,8 @@ CONTACT_FIELDS = [
 
 
 class OrganisationForm(forms.ModelForm):
+    website = forms.URLField(label="Site internet", required=False, assume_scheme="https")
+
     class Meta:
         model = Organisation
         fields = CONTACT_FIELDS

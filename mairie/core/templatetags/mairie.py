@@ -16,7 +16,7 @@ def can(membership: Any, capability: str) -> bool:
 
 @register.filter
 def octets(size: int | None) -> str:
-    """File sizes in French units (Ko, Mo)."""
+    """File sizes in French units (Ko, Mo), whatever the language Django formats them in (KB, Kio…)."""
     if size is None:
         return ""
     return (
@@ -24,6 +24,9 @@ def octets(size: int | None) -> str:
         .replace("KB", "Ko")
         .replace("MB", "Mo")
         .replace("GB", "Go")
+        .replace("Kio", "Ko")
+        .replace("Mio", "Mo")
+        .replace("Gio", "Go")
         .replace("bytes", "octets")
     )
 
