@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from mairie.audit.models import AuditEntry, AuditHead
@@ -58,6 +58,20 @@ def _actor_label(actor: Any) -> str:
     return full or actor.get_username()
 
 
+# Plain SQL, valid on PostgreSQL and SQLite (≥ 3.35 for RETURNING): appending runs under the chain's
+# lock, where the ORM's query compilation would cost more than the round trips (benchmark B6).
+_ADVANCE_HEAD_SQL = (
+    'UPDATE "audit_audithead" SET "seq" = "seq" + 1 WHERE "organisation_id" = %s RETURNING "seq", "hash"'
+)
+_CREATE_HEAD_SQL = 'INSERT INTO "audit_audithead" ("organisation_id", "seq", "hash") VALUES (%s, 0, \'\') ON CONFLICT DO NOTHING'
+_INSERT_ENTRY_SQL = (
+    'INSERT INTO "audit_auditentry" ("organisation_id", "seq", "at", "actor_id", "actor_label", "action",'
+    ' "object_type", "object_id", "summary", "prev_hash", "hash")'
+    ' VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING "id"'
+)
+_SET_HEAD_HASH_SQL = 'UPDATE "audit_audithead" SET "hash" = %s WHERE "organisation_id" = %s'
+
+
 def record(
     *,
     organisation: Organisation,
@@ -66,17 +80,35 @@ def record(
     summary: str,
     obj: models.Model | None = None,
 ) -> AuditEntry:
-    """Append one entry to the organisation's chain, inside the current transaction."""
-    with transaction.atomic():
-        head, _ = AuditHead.objects.get_or_create(organisation=organisation)
-        head = AuditHead.objects.select_for_update().get(pk=head.pk)
-        prev_hash = head.hash or GENESIS
-        seq = head.seq + 1
+    """Append one entry to the organisation's chain, inside the current transaction.
+
+    The chain's head row is the lock: ``UPDATE … RETURNING`` bumps its sequence and hands back the
+    previous hash in one round trip, the entry is inserted, the head takes the new hash. No savepoint:
+    when the caller's transaction fails, its change and its entry go together (benchmark B6).
+    """
+    actor_id = actor.pk if actor is not None else None
+    actor_label = _actor_label(actor)
+    object_type = obj._meta.label_lower if obj is not None else ""
+    object_id = str(obj.pk) if obj is not None else ""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        row = None
+        for _ in range(2):
+            cursor.execute(
+                _ADVANCE_HEAD_SQL,
+                [organisation.pk],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                break
+            cursor.execute(
+                _CREATE_HEAD_SQL,
+                [organisation.pk],
+            )
+        if row is None:  # pragma: no cover — the insert above made it
+            raise RuntimeError("tête de chaîne du journal introuvable")
+        seq = int(row[0])
+        prev_hash = row[1] or GENESIS
         at = timezone.now()
-        actor_id = actor.pk if actor is not None else None
-        actor_label = _actor_label(actor)
-        object_type = obj._meta.label_lower if obj is not None else ""
-        object_id = str(obj.pk) if obj is not None else ""
         digest = _digest(
             organisation_id=organisation.pk,
             seq=seq,
@@ -89,7 +121,7 @@ def record(
             summary=summary,
             prev_hash=prev_hash,
         )
-        entry = AuditEntry.objects.create(
+        entry = AuditEntry(
             organisation=organisation,
             seq=seq,
             at=at,
@@ -102,7 +134,30 @@ def record(
             prev_hash=prev_hash,
             hash=digest,
         )
-        AuditHead.objects.filter(pk=head.pk).update(seq=seq, hash=digest)
+        # A plain INSERT: the ORM's save machinery costs more CPU than the round trip, under the lock.
+        cursor.execute(
+            _INSERT_ENTRY_SQL,
+            [
+                organisation.pk,
+                seq,
+                connection.ops.adapt_datetimefield_value(at),
+                actor_id,
+                actor_label,
+                action,
+                object_type,
+                object_id,
+                summary,
+                prev_hash,
+                digest,
+            ],
+        )
+        entry.pk = cursor.fetchone()[0]
+        entry._state.adding = False
+        entry._state.db = connection.alias
+        cursor.execute(
+            _SET_HEAD_HASH_SQL,
+            [digest, organisation.pk],
+        )
         return entry
 
 

@@ -101,7 +101,7 @@ def child_load(params: dict[str, Any]) -> dict[str, Any]:
                     SearchEntry(
                         organisation_id=c.organisation_id,
                         courrier_id=c.pk,
-                        title_terms=title_tokens(c.organisation_id, [c.chrono, c.subject]),
+                        title_terms=title_tokens(c.organisation_id, [c.chrono or "", c.subject]),
                         body_terms=body_tokens(c.organisation_id, [text]),
                     )
                     for c, text in zip(courriers, texts, strict=True)

@@ -113,8 +113,10 @@ class Courrier(models.Model):
     )
     direction = models.CharField("sens", max_length=8, choices=Direction.choices, default=Direction.ARRIVEE)
     year = models.PositiveSmallIntegerField()
-    number = models.PositiveIntegerField()
-    chrono = models.CharField("numéro chrono", max_length=20)
+    # Empty only inside the registering transaction: the number is taken last, to hold the counter's
+    # lock as briefly as possible (see services.register_courrier); a committed courrier always has both.
+    number = models.PositiveIntegerField(null=True)
+    chrono = models.CharField("numéro chrono", max_length=20, null=True)
     received_at = models.DateTimeField("reçu le", default=timezone.now)
     channel = models.CharField("canal", max_length=12, choices=Channel.choices, default=Channel.SCAN)
     contact = models.ForeignKey(

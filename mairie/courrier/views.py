@@ -288,7 +288,7 @@ def _upload(request: OrgRequest, limiter: Any) -> HttpResponse:
         elif too_large:
             form = UploadForm(initial=request.POST.dict(), organisation=org)
         if not refused and registered:
-            numbers = ", ".join(c.chrono for c in registered)
+            numbers = ", ".join(c.chrono or "" for c in registered)
             messages.success(
                 request, f"Enregistré : {numbers}. La lecture du texte se poursuit en arrière-plan."
             )

@@ -100,7 +100,7 @@ def ingest_watched_file(organisation: Organisation, path: Path) -> str:
     except RegistrationRefused:
         return "refused"
     _move(path, path.parent / DONE_DIR, f"{courrier.chrono}_{path.name}")
-    return courrier.chrono
+    return courrier.chrono or ""
 
 
 def scan_watch_dir(root: str | None = None) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from mairie.search import backends
 from mairie.search.backends import Filters, body_tokens, search_ids, title_tokens
@@ -44,11 +44,18 @@ def search_terms(query: str) -> list[str]:
     return query_terms(query)[:MAX_QUERY_TERMS]
 
 
-def _title_texts(courrier: Courrier) -> list[str]:
-    texts = [courrier.chrono, courrier.subject]
-    match = CHRONO_QUERY_RE.match(courrier.chrono)
+def _chrono_texts(chrono: str | None) -> list[str]:
+    if not chrono:  # a courrier being registered: its number comes last (see add_chrono_terms)
+        return []
+    texts = [chrono]
+    match = CHRONO_QUERY_RE.match(chrono)
     if match:
         texts.append(chrono_word(*match.groups()))
+    return texts
+
+
+def _title_texts(courrier: Courrier) -> list[str]:
+    texts = [*_chrono_texts(courrier.chrono), courrier.subject]
     contact = courrier.contact
     if contact is not None:
         texts += [contact.display_name, contact.email, contact.city]
@@ -91,6 +98,23 @@ def index_courrier(
         SearchEntry.objects.create(courrier=courrier, **fields)
     else:
         SearchEntry.objects.update_or_create(courrier=courrier, defaults=fields)
+
+
+_ADD_TITLE_TERMS_SQL = (
+    'UPDATE "search_searchentry" SET "title_terms" = "title_terms" || %s WHERE "courrier_id" = %s'
+)
+
+
+def add_chrono_terms(courrier: Courrier) -> None:
+    """Add the chrono number's terms to the index row of a courrier that has just been numbered.
+
+    Registration writes the index row before taking the number (the counter's lock is then held for a few
+    plain statements only); this completes the row, in the same transaction.
+    """
+    terms = title_tokens(courrier.organisation_id, _chrono_texts(courrier.chrono))
+    if terms:
+        with connection.cursor() as cursor:
+            cursor.execute(_ADD_TITLE_TERMS_SQL, [" " + terms, courrier.pk])
 
 
 def reindex(courriers: Iterable[Courrier]) -> int:

@@ -88,7 +88,7 @@ def _build_scene() -> str:
         kind="letter",
     )
     services.link_courriers(membership=secretary, source=reply, target=courrier, kind="reply_to")
-    return courrier.chrono
+    return courrier.chrono or ""
 
 
 def _serve() -> tuple[str, ThreadedWSGIServer]:
