@@ -22,6 +22,7 @@ TASKS = {
     "b6-setup": "mairie.bench.b6_register:child_setup",
     "b6-register": "mairie.bench.b6_register:child_register",
     "b6-raw": "mairie.bench.b6_register:child_raw",
+    "b6-latency": "mairie.bench.b6_register:child_latency",
 }
 
 
