@@ -164,3 +164,51 @@ def test_agent_journey_is_accessible_in_chromium(world, live_server, run_jobs, t
     assert not failures, "Violations axe-core (WCAG 2.1 AA) :\n" + "\n".join(
         f"[{name}]\n{report}" for name, report in failures.items()
     )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_files_dropped_on_the_upload_zone_are_registered(world, live_server, monkeypatch):
+    """Drag and drop: two files dropped on the zone are listed, then registered as one courrier."""
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    _, letter = make_letter(2)
+    pdf = list(scanned_letter_pdf(letter, seed=2))
+    base = live_server.url
+    org = f"{base}/o/saint-aubin"
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_context(viewport=DESKTOP, locale="fr-FR").new_page()
+            log_in(page, base, world.secretary.username, PASSWORD)
+            page.goto(f"{org}/courriers/nouveau/")
+            # What the browser does when files from the desktop are dropped: a drop event carrying them.
+            page.evaluate(
+                """(bytes) => {
+                    const transfer = new DataTransfer();
+                    transfer.items.add(new File([new Uint8Array(bytes)], "lettre-deposee.pdf",
+                                                {type: "application/pdf"}));
+                    transfer.items.add(new File([new Uint8Array(bytes)], "copie.pdf", {type: "application/pdf"}));
+                    const zone = document.querySelector("[data-dropzone]");
+                    zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true}));
+                    zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+                }""",
+                pdf,
+            )
+            expect(page.locator("[data-file-list]")).to_contain_text(
+                "2 fichier(s) : lettre-deposee.pdf, copie.pdf"
+            )
+            page.get_by_label("Un seul courrier avec toutes les pièces").check()
+            page.get_by_label("Objet").fill("Demande déposée par glisser-déposer")
+            page.get_by_role("button", name="Enregistrer", exact=True).click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text(
+                "Demande déposée par glisser-déposer"
+            )
+        finally:
+            browser.close()
+    courrier = Courrier.objects.get(organisation=world.commune, subject="Demande déposée par glisser-déposer")
+    assert sorted(courrier.documents.values_list("original_name", flat=True)) == [
+        "copie.pdf",
+        "lettre-deposee.pdf",
+    ]
