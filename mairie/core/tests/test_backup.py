@@ -120,6 +120,7 @@ def test_restore_into_an_empty_platform_gives_back_register_documents_and_audit_
                 "organisations": 3,
                 "courriers": 3,
                 "documents": 3,
+                "migrations": 0,
                 "missing_files": 0,
             }
             for slug in slugs:
@@ -148,6 +149,96 @@ def test_restore_into_an_empty_platform_gives_back_register_documents_and_audit_
             assert "Traceback" not in refused.stderr
             [chain] = target.json_lines("audit", "verify", "--org", "saint-aubin")
             assert chain["entries"] == len(commune["journal"]) + 1
+
+
+def test_backup_of_an_older_version_is_migrated_to_this_version_when_restored(tmp_path, text_pdf):
+    """A backup made before the last migrations (an older Mairie) gets this version's schema on restore."""
+    (tmp_path / "toiture.pdf").write_bytes(text_pdf("Devis pour la réfection de la toiture de l'école"))
+    with platform(tmp_path, "ancienne") as source:
+        source.run("org", "create", "--slug", "saint-aubin", "--name", "Saint-Aubin", "--kind", "commune")
+        [ingested] = source.json_lines("ingest", "--org", "saint-aubin", str(tmp_path / "toiture.pdf"))
+        source.run("worker", "--burst")
+        # The older version: no full-text index yet (FTS5 table and triggers, or the tsvector column).
+        source.run("migrate", "search", "0001_initial", "--no-input", "-v", "0")
+        assert source.run("migrate", "--check", expect=None).returncode != 0
+        archive = tmp_path / "ancienne.tar"
+        source.json_lines("backup", "--output", str(archive))
+
+    with tarfile.open(archive) as tar:
+        listed = backup.read_manifest(tar)["migrations"]
+    assert "search.0001_initial" in listed and "search.0002_fulltext" not in listed
+
+    with platform(tmp_path, "nouvelle", migrate=False) as target:
+        [restored] = target.json_lines("restore", str(archive))
+        assert restored["migrations"] == 1 and restored["courriers"] == 1
+        assert restored["missing_files"] == 0
+        target.run("migrate", "--check")  # nothing left to apply
+        hits = target.json_lines("search", "--org", "saint-aubin", "toiture")
+        assert [hit["chrono"] for hit in hits] == [ingested["chrono"]]
+
+
+def _empty_platform_state(target) -> dict:  # type: ignore[no-untyped-def]
+    """Tables of the target's database and files of its storage (both must stay empty after a refusal)."""
+    return target.python(
+        "import json\n"
+        "from django.db import connection\n"
+        "from mairie.core.backup import storage_names\n"
+        "print(json.dumps({'tables': connection.introspection.table_names(), 'files': list(storage_names())}))"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_into_a_data_directory_holding_files_is_refused_in_french(
+    tmp_path, world, make_file, png_bytes
+):
+    path = make_file("scan.png", png_bytes((300, 200)))
+    register_courrier(organisation=world.commune, actor=None, files=[IncomingFile(path, "scan.png")])
+    archive = tmp_path / "b.tar"
+    call_command("backup", "--output", str(archive), stdout=io.StringIO())
+
+    with platform(tmp_path, "occupee", migrate=False) as target:
+        leftover = target.data_dir / "files" / "originals" / "ab" / "cd" / "ancien-fichier"
+        leftover.parent.mkdir(parents=True)
+        leftover.write_bytes(b"un fichier d'une autre plateforme")
+        refused = target.run("restore", str(archive), expect=None)
+        assert refused.returncode != 0
+        assert "Restauration refusée : le stockage de fichiers n'est pas vide" in refused.stderr
+        assert "répertoire de données vide" in refused.stderr and "Traceback" not in refused.stderr
+        state = _empty_platform_state(target)
+        assert state == {"tables": [], "files": ["originals/ab/cd/ancien-fichier"]}
+        assert leftover.read_bytes() == b"un fichier d'une autre plateforme"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_from_a_newer_version_is_refused_before_anything_is_written(
+    tmp_path, world, make_file, png_bytes
+):
+    path = make_file("scan.png", png_bytes((300, 200)))
+    register_courrier(organisation=world.commune, actor=None, files=[IncomingFile(path, "scan.png")])
+    archive = tmp_path / "b.tar"
+    call_command("backup", "--output", str(archive), stdout=io.StringIO())
+
+    # The same archive as a later version would write it: one more migration, unknown to this version.
+    newer = tmp_path / "future.tar"
+    with tarfile.open(archive) as src, tarfile.open(newer, "w") as dst:
+        for member in src:
+            data = src.extractfile(member).read() if member.isfile() else b""
+            if member.name == backup.MANIFEST:
+                manifest = json.loads(data)
+                manifest["version"] = "9.0.0"
+                manifest["migrations"].append("courrier.9999_plus_tard")
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+
+    with platform(tmp_path, "ancienne", migrate=False) as target:
+        refused = target.run("restore", str(newer), expect=None)
+        assert refused.returncode != 0
+        assert "version plus récente de Mairie (9.0.0" in refused.stderr
+        assert "courrier.9999_plus_tard" in refused.stderr and "Traceback" not in refused.stderr
+        assert _empty_platform_state(target) == {"tables": [], "files": []}
+        [restored] = target.json_lines("restore", str(archive))  # the original archive is fine
+        assert restored["courriers"] == 1 and restored["missing_files"] == 0
 
 
 @pytest.mark.django_db(transaction=True)

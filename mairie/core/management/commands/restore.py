@@ -12,7 +12,8 @@ from mairie.core.cli import json_line
 class Command(BaseCommand):
     help = (
         "Restaure une sauvegarde de `mairie backup` dans une plateforme vide (répertoire de données vide et, "
-        "sur PostgreSQL, base vide) ; refuse de remplacer des données existantes."
+        "sur PostgreSQL, base vide) puis met sa base à jour (migrations) ; refuse de remplacer des données "
+        "existantes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +32,7 @@ class Command(BaseCommand):
                     "organisations": report.organisations,
                     "courriers": report.courriers,
                     "documents": report.documents,
+                    "migrations": report.migrations,
                     "missing_files": len(report.missing_files),
                 }
             )
