@@ -6,8 +6,10 @@ class DocumentsConfig(AppConfig):
     label = "documents"
 
     def ready(self) -> None:
-        from django.conf import settings
-        from PIL import Image
+        from django.core.signals import setting_changed
 
-        # Pillow refuses (instead of warning about) images above the platform's limit.
-        Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS // 2
+        from mairie.documents.checks import align_pillow_limit, on_setting_changed
+
+        # Pillow's decompression-bomb limit follows the platform's (see align_pillow_limit).
+        align_pillow_limit()
+        setting_changed.connect(on_setting_changed, dispatch_uid="mairie.documents.pillow_limit")

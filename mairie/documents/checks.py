@@ -10,6 +10,7 @@ import hashlib
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -203,6 +204,11 @@ def _check_pdf(path: Path, label: str) -> int:
     return count
 
 
+def _megapixels(limit: int) -> str:
+    """200000000 → "200", 1500000 → "1,5" (French decimal comma)."""
+    return f"{limit / 1_000_000:g}".replace(".", ",")
+
+
 def _check_pdf_images(page: pikepdf.Page, index: int, label: str) -> None:
     """Refuse an image that declares an absurd size (a few bytes of Flate can claim gigapixels)."""
     limit = settings.MAX_IMAGE_PIXELS
@@ -211,7 +217,7 @@ def _check_pdf_images(page: pikepdf.Page, index: int, label: str) -> None:
         if width * height > limit:
             raise FileRefused(
                 f"Le PDF {label} contient en page {index + 1} une image démesurée ({width} × {height} "
-                f"pixels) : elle dépasse la limite de {limit // 1_000_000} millions de pixels.",
+                f"pixels) : elle dépasse la limite de {_megapixels(limit)} millions de pixels.",
                 code="bomb",
             )
 
@@ -247,18 +253,41 @@ def _check_pdf_loads(path: Path, label: str, count: int) -> None:
             document.close()
 
 
-_PIL_STRICT_LOCK = threading.Lock()
+def align_pillow_limit() -> int:
+    """Make Pillow's own decompression-bomb guard agree with ``MAIRIE_MAX_IMAGE_PIXELS``; return that limit.
+
+    Pillow warns (in English) above ``Image.MAX_IMAGE_PIXELS`` (89 million pixels unless set) and refuses
+    above twice that, whatever the platform's limit. Set to the platform's limit, it never stands in the way
+    of an image the checks accept, neither here nor in the pipeline; an image over the limit is refused by
+    the checks with a French message naming its size (beyond twice the limit, Pillow's refusal comes first
+    and is turned into the same French message). Called at start-up, whenever the setting changes (tests),
+    and before each check and each pipeline run (nothing else may have moved it meanwhile).
+    """
+    limit = int(settings.MAX_IMAGE_PIXELS)
+    Image.MAX_IMAGE_PIXELS = limit
+    return limit
+
+
+def on_setting_changed(*, setting: str, **kwargs: object) -> None:
+    """``setting_changed`` receiver: a test overriding the limit overrides Pillow's too."""
+    if setting == "MAX_IMAGE_PIXELS":
+        align_pillow_limit()
+
+
+_PIL_CHECK_LOCK = threading.Lock()
 
 
 @contextmanager
-def _strict_image_decoding() -> Iterator[None]:
-    """Make PIL fail on truncated or undecodable pixel data while a check decodes an image.
+def _strict_image_checking() -> Iterator[None]:
+    """Make PIL fail on truncated or undecodable pixel data, and keep its bomb warnings quiet, during a check.
 
     Importing WeasyPrint sets ``ImageFile.LOAD_TRUNCATED_IMAGES`` for the whole process, after which PIL
     silently accepts a cut or garbled image. The flag is process-wide, so it is switched off only for
-    the duration of a check, one check at a time.
+    the duration of a check, one check at a time. Pillow's ``DecompressionBombWarning`` (an image over the
+    limit but under twice the limit) is ignored: the check refuses that image itself, with a French message.
     """
-    with _PIL_STRICT_LOCK:
+    with _PIL_CHECK_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         previous = ImageFile.LOAD_TRUNCATED_IMAGES
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
@@ -267,37 +296,47 @@ def _strict_image_decoding() -> Iterator[None]:
             ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
+def _image_too_large(
+    label: str, limit: int, size: tuple[int, int] | None, page: int, pages: int
+) -> FileRefused:
+    where = f" en page {page}" if pages > 1 else ""
+    dimensions = f" ({size[0]} × {size[1]} pixels)" if size else ""
+    return FileRefused(
+        f"L'image {label} est démesurée{where}{dimensions} : elle dépasse la limite de "
+        f"{_megapixels(limit)} millions de pixels par page.",
+        code="bomb",
+    )
+
+
 def _check_image(path: Path, label: str) -> int:
-    limit = settings.MAX_IMAGE_PIXELS
+    """Every page (frame) of the image: its size first (headers only), then all its pixels decoded."""
+    limit = align_pillow_limit()
+    frames, index = 1, 0
     try:
-        with Image.open(path) as image:
-            frames = getattr(image, "n_frames", 1)
-            for index in range(frames):
-                if index:
-                    image.seek(index)
-                width, height = image.size
-                if width * height > limit or width <= 0 or height <= 0:
-                    raise FileRefused(
-                        f"L'image {label} est démesurée ({width} × {height} pixels) : elle dépasse la limite "
-                        f"de {limit // 1_000_000} millions de pixels par page.",
-                        code="bomb",
-                    )
-            if image.format == "PNG":
-                image.verify()  # chunk checksums
-        # Decode the pixels (PIL reads headers lazily): a truncated or garbled image fails here, not in
-        # the background job. For a multi-page TIFF the first and last pages (a cut file loses its end):
-        # decoding all of them would cost ~25 ms a page in the request.
-        with _strict_image_decoding(), Image.open(path) as image:
-            for index in sorted({0, frames - 1}):
-                if index:
-                    image.seek(index)
-                image.load()
+        with _strict_image_checking():
+            with Image.open(path) as image:  # Pillow refuses here beyond twice the limit (first page)
+                frames = getattr(image, "n_frames", 1)
+                for index in range(frames):
+                    if index:
+                        image.seek(index)
+                    width, height = image.size
+                    if width * height > limit or width <= 0 or height <= 0:
+                        raise _image_too_large(label, limit, (width, height), index + 1, frames)
+                if image.format == "PNG":
+                    image.verify()  # chunk checksums
+            # Decode the pixels of every page (PIL reads headers lazily): a truncated or garbled page fails
+            # here, not in the background job. About 25 ms for an A4 page at 200 dpi.
+            with Image.open(path) as image:
+                for index in range(frames):
+                    if index:
+                        image.seek(index)
+                    image.load()
     except FileRefused:
         raise
     except Image.DecompressionBombError as exc:
-        raise FileRefused(f"L'image {label} est démesurée et a été refusée.", code="bomb") from exc
+        raise _image_too_large(label, limit, None, index + 1, frames) from exc
     except Exception as exc:  # Pillow raises OSError, but also TypeError, KeyError… on damaged headers
-        logger.info("Image refusée %s : %s : %s", label, type(exc).__name__, exc)
+        logger.info("Image refusée %s (page %s) : %s : %s", label, index + 1, type(exc).__name__, exc)
         raise FileRefused(f"L'image {label} est endommagée et ne peut pas être lue.", code="corrupt") from exc
     return frames
 

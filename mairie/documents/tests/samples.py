@@ -151,6 +151,17 @@ def png_with_garbled_pixels(width: int = 200, height: int = 100) -> bytes:
     return PNG_SIGNATURE + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", garbage) + _png_chunk(b"IEND", b"")
 
 
+def tiff_with_damaged_page(pages: list[Image.Image], damaged: int) -> bytes:
+    """A multi-page TIFF whose page ``damaged`` (0-based) has garbled compressed data; its headers are intact."""
+    data = bytearray(multipage_tiff(pages))
+    with Image.open(io.BytesIO(bytes(data))) as image:
+        image.seek(damaged)
+        start = image.tag_v2[273][0]  # StripOffsets: where the page's compressed pixels begin
+    for offset in range(start, start + 40):
+        data[offset] ^= 0x5A  # the deflate stream's header no longer checks out
+    return bytes(data)
+
+
 def truncated(data: bytes, fraction: float) -> bytes:
     return data[: int(len(data) * fraction)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from PIL import Image
 from mairie.audit.models import AuditEntry
 from mairie.courrier.models import ChronoCounter, Courrier
 from mairie.courrier.services import IncomingFile, RegistrationRefused, register_courrier
-from mairie.documents import store
+from mairie.documents import pipeline, store
 from mairie.documents.checks import FileRefused, check_file
 from mairie.documents.models import Document, StoredFile
 from mairie.documents.tests import samples
@@ -261,6 +262,75 @@ def test_image_under_the_pixel_limit_is_accepted_and_over_it_refused(settings, m
     with pytest.raises(FileRefused) as refused:
         check_file(make_file("trop.png", samples.image_bytes(big, "PNG")), "trop.png")
     assert "1001 × 1000 pixels" in refused.value.message
+
+
+def _one_colour_png(width: int, height: int) -> bytes:
+    """Many pixels in a few kilobytes: a 1-bit image of a single colour compresses about 1000:1."""
+    return samples.image_bytes(Image.new("1", (width, height), 1), "PNG")
+
+
+def test_pillow_guard_does_not_refuse_in_english_an_image_the_platform_accepts(
+    settings, make_file, monkeypatch, tmp_path
+) -> None:
+    # Scaled down 100 times: Pillow's own guard at its default (warning above 0.9 Mpx, refusal above 1.8 Mpx)
+    # while the platform allows 2 Mpx, as Pillow's 89/179 Mpx against the platform's 200 Mpx.
+    settings.MAX_IMAGE_PIXELS = 2_000_000
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 894_784)
+    within = make_file("plan.png", _one_colour_png(1400, 1400))  # 1.96 Mpx
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert check_file(within, "plan.png").page_count == 1
+    assert [w.message for w in caught if issubclass(w.category, Image.DecompressionBombWarning)] == []
+
+    # The OCR job opens it too (in a worker where nothing has aligned Pillow's guard yet).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 894_784)
+    workdir = tmp_path / "travail"
+    workdir.mkdir()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = pipeline.run(within, "image/png", workdir)
+    assert result.page_count == 1 and result.thumbnail is not None
+    assert [w.message for w in caught if issubclass(w.category, Image.DecompressionBombWarning)] == []
+
+    # Over the platform's limit: refused in French, with the size, for the platform's reason.
+    for width, height in ((1500, 1400), (3000, 3000)):  # just over; over twice (Pillow's own refusal first)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 894_784)
+        with pytest.raises(FileRefused) as refused:
+            check_file(make_file("trop.png", _one_colour_png(width, height)), "trop.png")
+        assert refused.value.code == "bomb"
+        assert "« trop.png » est démesurée" in refused.value.message
+        assert "dépasse la limite de 2 millions de pixels par page" in refused.value.message
+    assert "1500 × 1400 pixels" not in refused.value.message  # the last one, refused by Pillow
+    with pytest.raises(FileRefused, match="1500 × 1400 pixels"):
+        check_file(make_file("juste.png", _one_colour_png(1500, 1400)), "juste.png")
+
+
+def test_pillow_guard_follows_the_platform_limit_at_its_real_size(make_file) -> None:
+    """The default 200 Mpx: a 190 Mpx page (which Pillow alone refuses) passes, a 203 Mpx one does not."""
+    assert check_file(make_file("carte.png", _one_colour_png(14_000, 13_572)), "carte.png").page_count == 1
+    with pytest.raises(FileRefused) as refused:
+        check_file(make_file("carte.png", _one_colour_png(14_500, 14_000)), "carte.png")
+    assert "(14500 × 14000 pixels) : elle dépasse la limite de 200 millions" in refused.value.message
+
+
+def test_every_page_of_a_multipage_tiff_is_checked(settings, make_file) -> None:
+    settings.MAX_IMAGE_PIXELS = 1_000_000
+    pages = [_scan_page("Un"), _scan_page("Deux"), _scan_page("Trois")]
+    assert check_file(make_file("liasse.tif", samples.multipage_tiff(pages)), "liasse.tif").page_count == 3
+
+    # The middle page declares 9 Mpx (one colour: a few kilobytes), the others are ordinary.
+    huge = Image.new("L", (3000, 3000), 255)
+    with pytest.raises(FileRefused) as refused:
+        check_file(make_file("bombe.tif", samples.multipage_tiff([pages[0], huge, pages[2]])), "bombe.tif")
+    assert refused.value.code == "bomb"
+    assert "démesurée en page 2 (3000 × 3000 pixels)" in refused.value.message
+
+    # The middle page's pixels are garbled (headers intact): only decoding it tells.
+    damaged = samples.tiff_with_damaged_page(pages, 1)
+    with pytest.raises(FileRefused) as refused:
+        check_file(make_file("abimee.tif", damaged), "abimee.tif")
+    assert refused.value.code == "corrupt"
+    assert "endommagée" in refused.value.message
 
 
 def test_sample_png_bomb_is_a_png_pillow_recognises() -> None:

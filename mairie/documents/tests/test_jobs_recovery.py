@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,29 +195,93 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _processes_of_group(group: int) -> dict[int, str]:
+    """pid → command name of every process (zombies aside) in a process group, read from /proc."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, the last ")" ends it.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == group and fields[0] != "Z":
+            found[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
+    return found
+
+
+_PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+
+
+@contextmanager
+def _adopting_orphans() -> Iterator[None]:
+    """Make this process the one orphans of its descendants are given to, so it can see how they end."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    if prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    try:
+        yield
+    finally:
+        prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def _wait_for_end(pid: int, timeout: float) -> int | None:
+    """Reap the adopted process ``pid``: its wait status, or None if it still runs after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return status
+        time.sleep(0.01)
+    return None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_killed_worker_leaves_a_courrier_that_the_next_worker_completes(world, make_file, tmp_path) -> None:
     document = _register_scan(world, make_file, _two_page_scan(), "liasse.pdf")
     mairie = [sys.executable, "-m", "mairie", "worker"]
     log = (tmp_path / "worker.log").open("wb")
-    # Own session: SIGKILL reaches the worker and the Tesseract it started, as when systemd or the
-    # OOM killer stops a service; nothing outlives the test.
-    worker = subprocess.Popen(
-        mairie, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        _wait_for(
-            lambda: Document.objects.filter(pk=document.pk, status=Document.Status.PROCESSING).exists(),
-            90,
-            "le travailleur n'a pas commencé le document",
+    # The kill hits the worker alone, as the OOM killer or a crash does: the Tesseract it started must die
+    # with it, not run on orphaned. This test adopts the orphan to learn how it ended: killed at once, or
+    # later by SIGPIPE at its next progress line (the pipe's reader is dead), or at the end of its work.
+    # Own process group: the clean-up in ``finally`` kills whatever is left.
+    tesseract = 0
+    with _adopting_orphans():
+        worker = subprocess.Popen(
+            mairie, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
+        try:
+            _wait_for(
+                lambda: Document.objects.filter(pk=document.pk, status=Document.Status.PROCESSING).exists(),
+                90,
+                "le travailleur n'a pas commencé le document",
+            )
+            _wait_for(
+                lambda: "tesseract" in _processes_of_group(worker.pid).values(),
+                90,
+                "le travailleur n'a pas lancé Tesseract",
+            )
+            [tesseract] = [
+                pid for pid, name in _processes_of_group(worker.pid).items() if name == "tesseract"
+            ]
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+            status = _wait_for_end(tesseract, 30)
+            assert status is not None, "Tesseract tourne encore, orphelin, 30 s après la mort du travailleur"
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+                f"Tesseract a survécu au travailleur, puis s'est terminé seul (statut {status})"
+            )
+            assert _processes_of_group(worker.pid) == {}
+        finally:
+            if worker.poll() is None or _processes_of_group(worker.pid):
+                os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
-        log.close()
+            if tesseract:  # adopted above and, after a failure, not reaped yet
+                with suppress(ChildProcessError):
+                    os.waitpid(tesseract, 0)
+            log.close()
     assert worker.returncode == -signal.SIGKILL
 
     document.refresh_from_db()
