@@ -14,6 +14,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from django.db import connection, connections
 from django.utils import timezone
 
 from mairie.courrier.models import Courrier
@@ -25,6 +26,35 @@ from mairie.testing.personas import PASSWORD
 
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
+
+
+def _close_connections_of_the_playwright_block() -> None:
+    """Close, from inside the ``sync_playwright()`` block, the database connections opened in it.
+
+    Playwright's synchronous API runs the block in a greenlet with a context of its own, and Django keeps
+    connections per context: queries in the block open other connections than the test's, which nothing
+    else closes. On PostgreSQL the test database then cannot be dropped at the end of the run ("is being
+    accessed by other users").
+    """
+    connections.close_all()
+
+
+def _assert_no_other_database_session() -> None:
+    """On PostgreSQL, only the test's own connection is left once the browser is closed."""
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + 10  # the live server's threads close theirs when their socket closes
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            (others,) = cursor.fetchone()
+        if others == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert others == 0, f"{others} connexion(s) à la base de test encore ouverte(s)"
 
 
 @pytest.mark.browser
@@ -160,6 +190,8 @@ def test_agent_journey_is_accessible_in_chromium(world, live_server, run_jobs, t
             again.close()
         finally:
             browser.close()
+            _close_connections_of_the_playwright_block()
+    _assert_no_other_database_session()
 
     assert not failures, "Violations axe-core (WCAG 2.1 AA) :\n" + "\n".join(
         f"[{name}]\n{report}" for name, report in failures.items()
@@ -207,6 +239,8 @@ def test_files_dropped_on_the_upload_zone_are_registered(world, live_server, mon
             )
         finally:
             browser.close()
+            _close_connections_of_the_playwright_block()
+    _assert_no_other_database_session()
     courrier = Courrier.objects.get(organisation=world.commune, subject="Demande déposée par glisser-déposer")
     assert sorted(courrier.documents.values_list("original_name", flat=True)) == [
         "copie.pdf",
