@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
 from mairie.courrier.models import Channel, Contact, Courrier, Direction, Kind, Status
 from mairie.organisations.models import Organisation, Service
@@ -38,11 +39,22 @@ def _org_users(organisation: Organisation) -> Any:
 
 
 class _OrgForm(forms.Form):
-    def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
+    # A deactivated service takes no new courrier, but filters still find the ones it had.
+    inactive_services = False
+
+    def __init__(
+        self, *args: Any, organisation: Organisation, current_service_id: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.organisation = organisation
         if "service" in self.fields:
-            self.fields["service"].queryset = Service.objects.for_org(organisation).filter(is_active=True)  # type: ignore[attr-defined]
+            field = self.fields["service"]
+            choices = Service.objects.for_org(organisation)
+            if not self.inactive_services:
+                # …and a courrier already with one keeps it when other fields are edited.
+                choices = choices.filter(Q(is_active=True) | Q(pk=current_service_id))
+            field.queryset = choices  # type: ignore[attr-defined]
+            field.label_from_instance = lambda s: s.name if s.is_active else f"{s.name} (inactif)"  # type: ignore[attr-defined]
         if "assigned_to" in self.fields:
             self.fields["assigned_to"].queryset = _org_users(organisation)  # type: ignore[attr-defined]
             self.fields["assigned_to"].label_from_instance = lambda u: u.get_full_name() or u.username  # type: ignore[attr-defined]
@@ -104,6 +116,8 @@ class LinkForm(forms.Form):
 
 
 class RegisterFilterForm(_OrgForm):
+    inactive_services = True
+
     q = forms.CharField(label="Rechercher", required=False)
     direction = forms.ChoiceField(label="Sens", choices=[("", "Tous"), *Direction.choices], required=False)
     status = forms.ChoiceField(label="Statut", choices=[("", "Tous"), *Status.choices], required=False)

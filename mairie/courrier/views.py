@@ -373,6 +373,7 @@ def detail(request: OrgRequest, chrono: str) -> HttpResponse:
     can_edit = services.can_edit(membership, courrier)
     edit_form = CourrierEditForm(
         organisation=org,
+        current_service_id=courrier.service_id,
         initial={
             "subject": courrier.subject,
             "kind": courrier.kind,
@@ -428,7 +429,7 @@ def _form_errors(request: OrgRequest, form: Any) -> None:
 def edit(request: OrgRequest, chrono: str) -> HttpResponse:
     courrier = _get_courrier(request, chrono)
     org = request.organisation
-    form = CourrierEditForm(request.POST, organisation=org)
+    form = CourrierEditForm(request.POST, organisation=org, current_service_id=courrier.service_id)
     if not form.is_valid():
         _form_errors(request, form)
         return _back(request, courrier)

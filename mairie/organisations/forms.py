@@ -68,3 +68,25 @@ class MemberForm(forms.Form):
     def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["services"].queryset = Service.objects.for_org(organisation)  # type: ignore[attr-defined]
+
+
+class ServiceForm(forms.Form):
+    name = forms.CharField(label="Nom du service", max_length=120)
+    email = forms.EmailField(label="Adresse électronique du service", required=False)
+
+
+class ServiceEditForm(ServiceForm):
+    is_active = forms.BooleanField(
+        label="Actif",
+        required=False,
+        help_text="Un service inactif ne reçoit plus de nouveaux courriers ; ceux qu'il a déjà le gardent.",
+    )
+
+
+class LogoForm(forms.Form):
+    logo = forms.FileField(
+        label="Logo",
+        allow_empty_file=True,  # refused by check_logo, with the rule that says what is expected
+        help_text="Image PNG ou JPEG, 2 Mo au plus. Il figure sur les accusés de réception et les courriers.",
+        widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg"}),
+    )

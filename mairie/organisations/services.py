@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from mairie.audit.services import record
 from mairie.core.validators import normalise_departement
 from mairie.organisations.models import Membership, Organisation, Role, Service
+from mairie.search.normalise import fold
 
 DEFAULT_SERVICES = {
     Organisation.Kind.COMMUNE: ["Accueil et secrétariat", "État civil", "Urbanisme", "Services techniques"],
@@ -180,3 +181,144 @@ def add_member(
             obj=membership,
         )
     return membership
+
+
+# --- Services ----------------------------------------------------------------------------------------
+
+
+def _check_service_name(organisation: Organisation, name: str, exclude_pk: int | None = None) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"name": "Le nom du service est obligatoire."})
+    if len(name) > 120:
+        raise ValidationError({"name": "Le nom du service ne doit pas dépasser 120 caractères."})
+    # Compared without case or accents ("ETAT CIVIL" is "État civil"), in Python: SQLite's LIKE folds ASCII only.
+    others = Service.objects.for_org(organisation).exclude(pk=exclude_pk).values_list("name", flat=True)
+    if fold(name) in {fold(other) for other in others}:
+        raise ValidationError({"name": f"Un service « {name} » existe déjà dans cette organisation."})
+    return name
+
+
+def add_service(*, actor: Any, organisation: Organisation, name: str, email: str = "") -> Service:
+    name = _check_service_name(organisation, name)
+    with transaction.atomic():
+        service = Service.objects.create(organisation=organisation, name=name, email=email.strip())
+        record(
+            organisation=organisation,
+            actor=actor,
+            action="service.created",
+            summary=f"Service « {name} » créé.",
+            obj=service,
+        )
+    return service
+
+
+def update_service(
+    *, actor: Any, service: Service, name: str, email: str = "", is_active: bool = True
+) -> Service:
+    """Rename a service, change its address, deactivate or reactivate it.
+
+    A deactivated service is no longer offered for new assignments; its courriers keep it.
+    """
+    organisation = service.organisation
+    name = _check_service_name(organisation, name, exclude_pk=service.pk)
+    with transaction.atomic():
+        current = Service.objects.for_org(organisation).select_for_update().get(pk=service.pk)
+        changes = []
+        if current.name != name:
+            changes.append(f"renommé « {current.name} » → « {name} »")
+        if current.email != email.strip():
+            changes.append("adresse électronique modifiée")
+        if current.is_active != is_active:
+            changes.append("réactivé" if is_active else "désactivé")
+        if not changes:
+            return current
+        current.name, current.email, current.is_active = name, email.strip(), is_active
+        current.save(update_fields=["name", "email", "is_active"])
+        record(
+            organisation=organisation,
+            actor=actor,
+            action="service.updated",
+            summary=f"Service « {name} » : {', '.join(changes)}.",
+            obj=current,
+        )
+    return current
+
+
+# --- Logo --------------------------------------------------------------------------------------------
+
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_MAX_SIDE = 4000
+LOGO_REFUSED = "Le logo doit être une image PNG ou JPEG de 2 Mo au plus."
+
+
+def check_logo(data: bytes) -> str:
+    """The logo's format (``png`` or ``jpeg``), read from its content; ValidationError in French otherwise."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ValidationError({"logo": "Le fichier est vide. " + LOGO_REFUSED})
+    if len(data) > LOGO_MAX_BYTES:
+        raise ValidationError({"logo": f"Le fichier fait {len(data) / 1_048_576:.1f} Mo. " + LOGO_REFUSED})
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        kind = "png"
+    elif data.startswith(b"\xff\xd8\xff"):
+        kind = "jpeg"
+    else:
+        raise ValidationError({"logo": "Ce fichier n'est pas une image PNG ou JPEG. " + LOGO_REFUSED})
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width > LOGO_MAX_SIDE or height > LOGO_MAX_SIDE:
+                raise ValidationError(
+                    {
+                        "logo": f"L'image mesure {width} × {height} pixels ; le logo ne doit pas dépasser "
+                        f"{LOGO_MAX_SIDE} × {LOGO_MAX_SIDE} pixels."
+                    }
+                )
+            image.load()  # decodes it: a truncated or damaged image is refused here
+    except ValidationError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValidationError({"logo": "L'image est endommagée ou illisible. " + LOGO_REFUSED}) from exc
+    return kind
+
+
+def set_logo(*, actor: Any, organisation: Organisation, data: bytes) -> Organisation:
+    """Store a new logo (checked by content) and record it; the previous file is deleted afterwards."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    kind = check_logo(data)
+    extension = "png" if kind == "png" else "jpg"
+    name = f"logos/{organisation.slug}-{hashlib.sha256(data).hexdigest()[:16]}.{extension}"
+    if not default_storage.exists(name):
+        name = default_storage.save(name, ContentFile(data))
+    with transaction.atomic():
+        org = Organisation.objects.select_for_update().get(pk=organisation.pk)
+        previous = org.logo.name if org.logo else ""
+        org.logo.name = name
+        org.save(update_fields=["logo"])
+        record(organisation=org, actor=actor, action="organisation.logo", summary="Logo remplacé.", obj=org)
+    if previous and previous != name:
+        transaction.on_commit(lambda: default_storage.delete(previous))
+    return org
+
+
+def remove_logo(*, actor: Any, organisation: Organisation) -> Organisation:
+    from django.core.files.storage import default_storage
+
+    with transaction.atomic():
+        org = Organisation.objects.select_for_update().get(pk=organisation.pk)
+        previous = org.logo.name if org.logo else ""
+        if not previous:
+            return org
+        org.logo.name = ""
+        org.save(update_fields=["logo"])
+        record(organisation=org, actor=actor, action="organisation.logo", summary="Logo retiré.", obj=org)
+    transaction.on_commit(lambda: default_storage.delete(previous))
+    return org

@@ -5,13 +5,22 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from mairie.organisations import services
 from mairie.organisations.access import OrgRequest, managed_organisation_ids, org_view
-from mairie.organisations.forms import MemberForm, NewOrganisationForm, OrganisationForm
-from mairie.organisations.models import Membership, Organisation
+from mairie.organisations.forms import (
+    LogoForm,
+    MemberForm,
+    NewOrganisationForm,
+    OrganisationForm,
+    ServiceEditForm,
+    ServiceForm,
+)
+from mairie.organisations.models import Membership, Organisation, Service
 
 
 def _apply_errors(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -32,10 +41,17 @@ def settings_view(request: OrgRequest) -> HttpResponse:
 
 
 def _edit_organisation(
-    request: OrgRequest, target: Organisation, back: str, back_kwargs: dict
+    request: OrgRequest,
+    target: Organisation,
+    back: str,
+    back_kwargs: dict,
+    *,
+    service_form: ServiceForm | None = None,
+    logo_form: LogoForm | None = None,
 ) -> HttpResponse:
-    form = OrganisationForm(request.POST or None, instance=Organisation.objects.get(pk=target.pk))
-    if request.method == "POST" and form.is_valid():
+    posted = request.method == "POST" and service_form is None and logo_form is None
+    form = OrganisationForm(request.POST if posted else None, instance=Organisation.objects.get(pk=target.pk))
+    if posted and form.is_valid():
         try:
             services.update_organisation(
                 actor=request.user, organisation=target, **{f: form.cleaned_data[f] for f in form.fields}
@@ -51,11 +67,105 @@ def _edit_organisation(
         .prefetch_related("services")
         .order_by("user__last_name")
     )
+    is_own = target.pk == request.organisation.pk
     return render(
         request,
         "organisations/settings.html",
-        {"form": form, "target": target, "members": members, "is_own": target.pk == request.organisation.pk},
+        {
+            "form": form,
+            "target": Organisation.objects.get(pk=target.pk),
+            "members": members,
+            "is_own": is_own,
+            "org_services": Service.objects.for_org(target).order_by("-is_active", "name") if is_own else [],
+            "service_form": service_form or ServiceForm(),
+            "logo_form": logo_form or LogoForm(),
+        },
     )
+
+
+# --- Services and logo of one's own organisation -------------------------------------------------------
+
+
+# org_view comes first: a person outside the organisation gets a 404 whatever the method.
+@org_view("org.admin")
+@require_POST
+def service_add(request: OrgRequest) -> HttpResponse:
+    org = request.organisation
+    form = ServiceForm(request.POST)
+    if form.is_valid():
+        try:
+            service = services.add_service(
+                actor=request.user,
+                organisation=org,
+                name=form.cleaned_data["name"],
+                email=form.cleaned_data["email"],
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Service « {service.name} » créé.")
+            return redirect("organisations:settings", slug=org.slug)
+    return _edit_organisation(request, org, "organisations:settings", {}, service_form=form)
+
+
+@org_view("org.admin")
+def service_edit(request: OrgRequest, service_id: int) -> HttpResponse:
+    org = request.organisation
+    service = get_object_or_404(Service.objects.for_org(org), pk=service_id)
+    initial = {"name": service.name, "email": service.email, "is_active": service.is_active}
+    form = ServiceEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_service(actor=request.user, service=service, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Service enregistré.")
+            return redirect("organisations:settings", slug=org.slug)
+    return render(request, "organisations/service_form.html", {"form": form, "service": service})
+
+
+@org_view("courrier.view")
+def logo(request: OrgRequest) -> HttpResponseBase:
+    """The organisation's logo, for its members' pages and the documents printed for it."""
+    org = Organisation.objects.get(pk=request.organisation.pk)
+    if not org.logo:
+        raise Http404
+    content_type = "image/png" if org.logo.name.endswith(".png") else "image/jpeg"
+    response = FileResponse(org.logo.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@org_view("org.admin")
+@require_POST
+def logo_change(request: OrgRequest) -> HttpResponse:
+    org = request.organisation
+    form = LogoForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["logo"]
+        if upload.size > services.LOGO_MAX_BYTES:  # not read into memory at all
+            form.add_error(
+                "logo", f"Le fichier fait {upload.size / 1_048_576:.1f} Mo. {services.LOGO_REFUSED}"
+            )
+        else:
+            try:
+                services.set_logo(actor=request.user, organisation=org, data=upload.read())
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "Logo enregistré.")
+                return redirect("organisations:settings", slug=org.slug)
+    return _edit_organisation(request, org, "organisations:settings", {}, logo_form=form)
+
+
+@org_view("org.admin")
+@require_POST
+def logo_remove(request: OrgRequest) -> HttpResponse:
+    services.remove_logo(actor=request.user, organisation=request.organisation)
+    messages.success(request, "Logo retiré.")
+    return redirect("organisations:settings", slug=request.organisation.slug)
 
 
 def _member_form_view(

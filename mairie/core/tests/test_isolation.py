@@ -19,8 +19,8 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from mairie.courrier.models import Courrier
 from mairie.documents.models import Document
-from mairie.organisations.models import Organisation, Role
-from mairie.organisations.services import add_member
+from mairie.organisations.models import Organisation, Role, Service
+from mairie.organisations.services import add_member, set_logo
 from mairie.testing.factories import courrier_with_document
 from mairie.testing.personas import login
 
@@ -33,6 +33,10 @@ class Tenant:
     courrier: Courrier
     document: Document
 
+    @property
+    def service(self) -> Service:
+        return Service.objects.for_org(self.org).order_by("pk").first()  # type: ignore[return-value]
+
 
 # How each URL parameter is filled from a tenant's objects. A list gives several URLs (one per value).
 PARAMS: dict[str, Callable[[Tenant], list[Any]]] = {
@@ -42,9 +46,10 @@ PARAMS: dict[str, Callable[[Tenant], list[Any]]] = {
     "number": lambda t: [1],
     "kind": lambda t: ["original", "pdf", "thumbnail", "text"],
     "org_id": lambda t: [t.org.pk],
+    "service_id": lambda t: [t.service.pk],
 }
 # Parameters that name a tenant's object: swapping one of them for another tenant's must give a 404.
-OBJECT_PARAMS = {"chrono", "document_id", "org_id"}
+OBJECT_PARAMS = {"chrono", "document_id", "org_id", "service_id"}
 
 # URLs that show no organisation's data: anyone may reach them (or any logged-in person, for their own
 # account). Keep this list short; every other URL is checked below.
@@ -122,7 +127,19 @@ def tenants(world: Any) -> tuple[Tenant, Tenant]:
         subject="Cantine",
     )
     assert courrier_a.chrono != courrier_b.chrono
+    for org in (world.commune, world.other_commune):  # so that their logo's URL answers
+        set_logo(actor=None, organisation=org, data=_png())
     return Tenant(world.commune, courrier_a, document_a), Tenant(world.other_commune, courrier_b, document_b)
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 60), (0, 70, 140)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _client(user: Any) -> Client:

@@ -1,0 +1,171 @@
+"""An organisation's administrator manages its services and its logo from the organisation page."""
+
+from __future__ import annotations
+
+import html
+import io
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from mairie.audit.models import AuditEntry
+from mairie.courrier.forms import CourrierEditForm, RegisterFilterForm, UploadForm
+from mairie.courrier.services import register_courrier
+from mairie.organisations.models import Organisation, Service
+
+SETTINGS = "/o/saint-aubin/organisation/"
+
+
+def services_of(org: Organisation) -> dict[str, bool]:
+    return dict(Service.objects.for_org(org).values_list("name", "is_active"))
+
+
+def test_admin_adds_renames_and_deactivates_a_service(world, as_user):
+    client = as_user(world.commune_admin)
+    response = client.post(
+        f"{SETTINGS}services/ajouter/", {"name": "  Cimetière ", "email": "cimetiere@example.org"}
+    )
+    assert response.status_code == 302
+    service = Service.objects.for_org(world.commune).get(name="Cimetière")
+    assert service.email == "cimetiere@example.org" and service.is_active
+    page = client.get(SETTINGS).content.decode()
+    assert "Cimetière" in page
+
+    url = f"{SETTINGS}services/{service.pk}/"
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"name": "Cimetière et concessions", "email": "", "is_active": ""})
+    assert response.status_code == 302
+    service.refresh_from_db()
+    assert (service.name, service.email, service.is_active) == ("Cimetière et concessions", "", False)
+    summaries = list(
+        AuditEntry.objects.for_org(world.commune)
+        .filter(action__startswith="service.")
+        .values_list("summary", flat=True)
+    )
+    assert summaries == [
+        "Service « Cimetière » créé.",
+        "Service « Cimetière et concessions » : renommé « Cimetière » → « Cimetière et concessions », "
+        "adresse électronique modifiée, désactivé.",
+    ]
+    assert "inactif" in client.get(SETTINGS).content.decode()
+
+    client.post(url, {"name": "Cimetière et concessions", "is_active": "on"})
+    service.refresh_from_db()
+    assert service.is_active
+
+
+def test_a_duplicate_service_name_is_refused_in_french(world, as_user):
+    client = as_user(world.commune_admin)
+    existing = Service.objects.for_org(world.commune).first()
+    before = services_of(world.commune)
+    response = client.post(f"{SETTINGS}services/ajouter/", {"name": existing.name.upper()})
+    assert response.status_code == 200
+    assert (
+        f"Un service « {existing.name.upper()} » existe déjà dans cette organisation."
+        in response.content.decode()
+    )
+    other = Service.objects.for_org(world.commune).exclude(pk=existing.pk).first()
+    response = client.post(f"{SETTINGS}services/{other.pk}/", {"name": existing.name, "is_active": "on"})
+    assert "existe déjà" in response.content.decode()
+    assert services_of(world.commune) == before
+
+
+def test_a_deactivated_service_takes_no_new_courrier_but_keeps_its_own(world, as_user):
+    service = Service.objects.for_org(world.commune).get(name="Urbanisme")
+    courrier = register_courrier(
+        organisation=world.commune, actor=world.secretary, subject="PC", service=service
+    )
+    as_user(world.commune_admin).post(f"{SETTINGS}services/{service.pk}/", {"name": "Urbanisme"})
+    service.refresh_from_db()
+    assert not service.is_active
+
+    def offered(form) -> set[str]:
+        return {s.name for s in form.fields["service"].queryset}
+
+    assert "Urbanisme" not in offered(UploadForm(organisation=world.commune))
+    assert "Urbanisme" not in offered(CourrierEditForm(organisation=world.commune))
+    # The courrier that has it keeps it when its other fields are edited, and the register still filters by it.
+    assert "Urbanisme" in offered(CourrierEditForm(organisation=world.commune, current_service_id=service.pk))
+    assert "Urbanisme" in offered(RegisterFilterForm(organisation=world.commune))
+    page = as_user(world.secretary).get(f"/o/saint-aubin/courriers/{courrier.chrono}/").content.decode()
+    assert "Urbanisme (inactif)" in page
+
+
+def test_only_administrators_manage_services_and_logo(world, as_user, png_bytes):
+    client = as_user(world.secretary)
+    service = Service.objects.for_org(world.commune).first()
+    assert client.get(SETTINGS).status_code == 403
+    assert client.post(f"{SETTINGS}services/ajouter/", {"name": "Fantôme"}).status_code == 403
+    assert client.post(f"{SETTINGS}services/{service.pk}/", {"name": "Fantôme"}).status_code == 403
+    upload = SimpleUploadedFile("logo.png", png_bytes(), content_type="image/png")
+    assert client.post(f"{SETTINGS}logo/changer/", {"logo": upload}).status_code == 403
+    assert not Service.objects.filter(name="Fantôme").exists()
+    world.commune.refresh_from_db()
+    assert not world.commune.logo
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (0, 70, 140)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_png_logo_is_stored_served_replaced_and_removed(world, as_user, django_capture_on_commit_callbacks):
+    from django.core.files.storage import default_storage
+
+    client = as_user(world.commune_admin)
+    data = _png((300, 120))
+    response = client.post(f"{SETTINGS}logo/changer/", {"logo": SimpleUploadedFile("logo.PNG", data)})
+    assert response.status_code == 302
+    world.commune.refresh_from_db()
+    first = world.commune.logo.name
+    assert first.startswith("logos/saint-aubin-") and first.endswith(".png")
+    served = client.get(f"{SETTINGS}logo/")
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert b"".join(served.streaming_content) == data
+    assert 'alt="Logo actuel de' in client.get(SETTINGS).content.decode()
+    # Any member sees it (it is printed on the commune's documents); a member of another commune does not.
+    assert as_user(world.secretary).get(f"{SETTINGS}logo/").status_code == 200
+    assert as_user(world.other_agent).get(f"{SETTINGS}logo/").status_code == 404
+
+    client = as_user(world.commune_admin)
+    jpeg = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (200, 200), (200, 10, 10)).save(jpeg, "JPEG")
+    with django_capture_on_commit_callbacks(execute=True):  # the old file is deleted once the change commits
+        client.post(f"{SETTINGS}logo/changer/", {"logo": SimpleUploadedFile("logo.png", jpeg.getvalue())})
+    world.commune.refresh_from_db()
+    assert world.commune.logo.name.endswith(".jpg")  # named after its content, not after the file name
+    assert client.get(f"{SETTINGS}logo/")["Content-Type"] == "image/jpeg"
+    assert not default_storage.exists(first)  # the replaced file is gone
+
+    client.post(f"{SETTINGS}logo/retirer/")
+    world.commune.refresh_from_db()
+    assert not world.commune.logo
+    assert client.get(f"{SETTINGS}logo/").status_code == 404
+    actions = AuditEntry.objects.for_org(world.commune).filter(action="organisation.logo")
+    assert list(actions.values_list("summary", flat=True)) == [
+        "Logo remplacé.",
+        "Logo remplacé.",
+        "Logo retiré.",
+    ]
+
+
+def test_bad_logos_are_refused_in_french_and_nothing_changes(world, as_user):
+    client = as_user(world.commune_admin)
+    cases = {
+        "pas-une-image.png": (b"MZ\x90\x00 ceci est un programme", "n'est pas une image PNG ou JPEG"),
+        "vide.png": (b"", "Le logo doit être une image PNG ou JPEG de 2 Mo au plus."),
+        "immense.png": (_png((4100, 50)), "4100 × 50 pixels"),
+        "tronque.png": (_png((400, 400))[:200], "endommagée ou illisible"),
+        "lourd.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024 * 1024 + 1), "2 Mo au plus"),
+    }
+    for name, (data, message) in cases.items():
+        response = client.post(f"{SETTINGS}logo/changer/", {"logo": SimpleUploadedFile(name, data)})
+        assert response.status_code == 200, name
+        assert message in html.unescape(response.content.decode()), name
+    world.commune.refresh_from_db()
+    assert not world.commune.logo
+    assert not AuditEntry.objects.for_org(world.commune).filter(action="organisation.logo").exists()
