@@ -193,8 +193,10 @@ def _check_service_name(organisation: Organisation, name: str, exclude_pk: int |
     if len(name) > 120:
         raise ValidationError({"name": "Le nom du service ne doit pas dépasser 120 caractères."})
     # Compared without case or accents ("ETAT CIVIL" is "État civil"), in Python: SQLite's LIKE folds ASCII only.
-    others = Service.objects.for_org(organisation).exclude(pk=exclude_pk).values_list("name", flat=True)
-    if fold(name) in {fold(other) for other in others}:
+    others = Service.objects.for_org(organisation)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if fold(name) in {fold(other) for other in others.values_list("name", flat=True)}:
         raise ValidationError({"name": f"Un service « {name} » existe déjà dans cette organisation."})
     return name
 
