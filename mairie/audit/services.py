@@ -12,6 +12,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from mairie.audit.models import AuditEntry, AuditHead
+from mairie.core.db import execute_together
 
 if TYPE_CHECKING:
     from mairie.organisations.models import Organisation
@@ -134,30 +135,32 @@ def record(
             prev_hash=prev_hash,
             hash=digest,
         )
-        # A plain INSERT: the ORM's save machinery costs more CPU than the round trip, under the lock.
-        cursor.execute(
-            _INSERT_ENTRY_SQL,
+        # Plain statements, the new head and the entry in one round trip: see execute_together.
+        execute_together(
+            cursor,
             [
-                organisation.pk,
-                seq,
-                connection.ops.adapt_datetimefield_value(at),
-                actor_id,
-                actor_label,
-                action,
-                object_type,
-                object_id,
-                summary,
-                prev_hash,
-                digest,
+                (_SET_HEAD_HASH_SQL, [digest, organisation.pk]),
+                (
+                    _INSERT_ENTRY_SQL,
+                    [
+                        organisation.pk,
+                        seq,
+                        connection.ops.adapt_datetimefield_value(at),
+                        actor_id,
+                        actor_label,
+                        action,
+                        object_type,
+                        object_id,
+                        summary,
+                        prev_hash,
+                        digest,
+                    ],
+                ),
             ],
         )
         entry.pk = cursor.fetchone()[0]
         entry._state.adding = False
         entry._state.db = connection.alias
-        cursor.execute(
-            _SET_HEAD_HASH_SQL,
-            [digest, organisation.pk],
-        )
         return entry
 
 

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from mairie.audit.services import record
+from mairie.core.db import execute_together
 from mairie.courrier.models import (
     OPEN_STATUSES,
     TRANSITIONS,
@@ -32,7 +33,7 @@ from mairie.documents.checks import CheckedFile, FileRefused, check_file
 from mairie.documents.models import Document
 from mairie.organisations.models import Membership, Organisation, Service
 from mairie.search.normalise import fold
-from mairie.search.services import add_chrono_terms, index_courrier
+from mairie.search.services import chrono_terms_statement, index_courrier
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,12 @@ def _assign_number(courrier: Courrier) -> None:
     number = _next_number(courrier.organisation, courrier.direction, courrier.year)
     courrier.number = number
     courrier.chrono = format_chrono(courrier.year, courrier.direction, number)
+    statements = [(_SET_NUMBER_SQL, [number, courrier.chrono, courrier.pk])]
+    index_terms = chrono_terms_statement(courrier)
+    if index_terms is not None:
+        statements.append(index_terms)
     with connection.cursor() as cursor:
-        cursor.execute(_SET_NUMBER_SQL, [number, courrier.chrono, courrier.pk])
-    add_chrono_terms(courrier)
+        execute_together(cursor, statements)
 
 
 # --- Contacts ----------------------------------------------------------------------------------------

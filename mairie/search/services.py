@@ -6,9 +6,9 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from mairie.search import backends
 from mairie.search.backends import Filters, body_tokens, search_ids, title_tokens
@@ -105,16 +105,14 @@ _ADD_TITLE_TERMS_SQL = (
 )
 
 
-def add_chrono_terms(courrier: Courrier) -> None:
-    """Add the chrono number's terms to the index row of a courrier that has just been numbered.
+def chrono_terms_statement(courrier: Courrier) -> tuple[str, list[Any]] | None:
+    """The statement adding a just-numbered courrier's chrono terms to its index row (None: nothing to add).
 
-    Registration writes the index row before taking the number (the counter's lock is then held for a few
-    plain statements only); this completes the row, in the same transaction.
+    Registration writes the index row before taking the number, so that the counter's lock is held for a
+    few plain statements only; this completes the row, in the same transaction.
     """
     terms = title_tokens(courrier.organisation_id, _chrono_texts(courrier.chrono))
-    if terms:
-        with connection.cursor() as cursor:
-            cursor.execute(_ADD_TITLE_TERMS_SQL, [" " + terms, courrier.pk])
+    return (_ADD_TITLE_TERMS_SQL, [" " + terms, courrier.pk]) if terms else None
 
 
 def reindex(courriers: Iterable[Courrier]) -> int:
