@@ -278,7 +278,7 @@ _PIL_CHECK_LOCK = threading.Lock()
 
 
 @contextmanager
-def _strict_image_checking() -> Iterator[None]:
+def strict_image_checking() -> Iterator[None]:
     """Make PIL fail on truncated or undecodable pixel data, and keep its bomb warnings quiet, during a check.
 
     Importing WeasyPrint sets ``ImageFile.LOAD_TRUNCATED_IMAGES`` for the whole process, after which PIL
@@ -313,7 +313,7 @@ def _check_image(path: Path, label: str) -> int:
     limit = align_pillow_limit()
     frames, index = 1, 0
     try:
-        with _strict_image_checking():
+        with strict_image_checking():
             with Image.open(path) as image:  # Pillow refuses here beyond twice the limit (first page)
                 frames = getattr(image, "n_frames", 1)
                 for index in range(frames):

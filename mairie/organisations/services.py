@@ -260,6 +260,10 @@ def check_logo(data: bytes) -> str:
 
     from PIL import Image, UnidentifiedImageError
 
+    from mairie.documents.checks import (
+        strict_image_checking,  # a truncated image fails, even after WeasyPrint
+    )
+
     if not data:
         raise ValidationError({"logo": "Le fichier est vide. " + LOGO_REFUSED})
     if len(data) > LOGO_MAX_BYTES:
@@ -271,7 +275,7 @@ def check_logo(data: bytes) -> str:
     else:
         raise ValidationError({"logo": "Ce fichier n'est pas une image PNG ou JPEG. " + LOGO_REFUSED})
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with strict_image_checking(), Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width > LOGO_MAX_SIDE or height > LOGO_MAX_SIDE:
                 raise ValidationError(

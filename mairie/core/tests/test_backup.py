@@ -19,6 +19,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
 from mairie.audit.services import verify_chain
 from mairie.core import backup
@@ -170,7 +171,12 @@ def test_backup_of_an_older_version_is_migrated_to_this_version_when_restored(tm
 
     with platform(tmp_path, "nouvelle", migrate=False) as target:
         [restored] = target.json_lines("restore", str(archive))
-        assert restored["migrations"] == 1 and restored["courriers"] == 1
+        later = [
+            name
+            for app, name in MigrationLoader(None).disk_migrations
+            if app == "search" and name != "0001_initial"
+        ]
+        assert restored["migrations"] == len(later) and restored["courriers"] == 1
         assert restored["missing_files"] == 0
         target.run("migrate", "--check")  # nothing left to apply
         hits = target.json_lines("search", "--org", "saint-aubin", "toiture")
