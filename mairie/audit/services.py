@@ -12,7 +12,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from mairie.audit.models import AuditEntry, AuditHead
-from mairie.core.db import execute_together
+from mairie.core.db import Statement, execute_together, fetch_together
 
 if TYPE_CHECKING:
     from mairie.organisations.models import Organisation
@@ -73,6 +73,79 @@ _INSERT_ENTRY_SQL = (
 _SET_HEAD_HASH_SQL = 'UPDATE "audit_audithead" SET "hash" = %s WHERE "organisation_id" = %s'
 
 
+def chain_head_statement(organisation: Organisation) -> Statement:
+    """The statement that locks the chain's head and returns ``(seq, previous hash)`` of the next entry."""
+    return (_ADVANCE_HEAD_SQL, [organisation.pk])
+
+
+def create_chain_head(cursor: Any, organisation: Organisation) -> None:
+    """Make the head of a chain that has none yet (two at once: the second insert does nothing)."""
+    cursor.execute(_CREATE_HEAD_SQL, [organisation.pk])
+
+
+def entry_statements(
+    *,
+    organisation: Organisation,
+    head: tuple[int, str],
+    actor: Any,
+    action: str,
+    summary: str,
+    obj: models.Model | None = None,
+) -> tuple[AuditEntry, list[Statement]]:
+    """The entry that follows ``head`` (a row of :func:`chain_head_statement`) and the statements writing it.
+
+    The last statement returns the entry's id. The caller runs them in the transaction that holds the lock.
+    """
+    seq = int(head[0])
+    prev_hash = head[1] or GENESIS
+    entry = AuditEntry(
+        organisation=organisation,
+        seq=seq,
+        at=timezone.now(),
+        actor_id=actor.pk if actor is not None else None,
+        actor_label=_actor_label(actor),
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        summary=summary,
+        prev_hash=prev_hash,
+    )
+    entry.hash = _digest(
+        organisation_id=organisation.pk,
+        seq=seq,
+        at=entry.at,
+        actor_id=entry.actor_id,
+        actor_label=entry.actor_label,
+        action=action,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        summary=summary,
+        prev_hash=prev_hash,
+    )
+    values = [
+        organisation.pk,
+        seq,
+        connection.ops.adapt_datetimefield_value(entry.at),
+        entry.actor_id,
+        entry.actor_label,
+        action,
+        entry.object_type,
+        entry.object_id,
+        summary,
+        prev_hash,
+        entry.hash,
+    ]
+    return entry, [(_SET_HEAD_HASH_SQL, [entry.hash, organisation.pk]), (_INSERT_ENTRY_SQL, values)]
+
+
+def saved(entry: AuditEntry, entry_id: int) -> AuditEntry:
+    """The entry once the last of its statements has returned its id."""
+    entry.pk = entry_id
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry
+
+
 def record(
     *,
     organisation: Organisation,
@@ -84,84 +157,21 @@ def record(
     """Append one entry to the organisation's chain, inside the current transaction.
 
     The chain's head row is the lock: ``UPDATE … RETURNING`` bumps its sequence and hands back the
-    previous hash in one round trip, the entry is inserted, the head takes the new hash. No savepoint:
-    when the caller's transaction fails, its change and its entry go together (benchmark B6).
+    previous hash in one round trip; the head takes the new hash and the entry is inserted in a second
+    one (plain statements: the ORM's query compilation would cost more than the round trips, under the
+    lock). No savepoint: when the caller's transaction fails, its change and its entry go together.
+    Registration does the same steps together with its numbering (courrier.services, benchmark B6).
     """
-    actor_id = actor.pk if actor is not None else None
-    actor_label = _actor_label(actor)
-    object_type = obj._meta.label_lower if obj is not None else ""
-    object_id = str(obj.pk) if obj is not None else ""
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        row = None
-        for _ in range(2):
-            cursor.execute(
-                _ADVANCE_HEAD_SQL,
-                [organisation.pk],
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                break
-            cursor.execute(
-                _CREATE_HEAD_SQL,
-                [organisation.pk],
-            )
-        if row is None:  # pragma: no cover — the insert above made it
-            raise RuntimeError("tête de chaîne du journal introuvable")
-        seq = int(row[0])
-        prev_hash = row[1] or GENESIS
-        at = timezone.now()
-        digest = _digest(
-            organisation_id=organisation.pk,
-            seq=seq,
-            at=at,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            summary=summary,
-            prev_hash=prev_hash,
+        [head] = fetch_together(cursor, [chain_head_statement(organisation)])
+        if head is None:
+            create_chain_head(cursor, organisation)
+            [head] = fetch_together(cursor, [chain_head_statement(organisation)])
+        entry, statements = entry_statements(
+            organisation=organisation, head=head, actor=actor, action=action, summary=summary, obj=obj
         )
-        entry = AuditEntry(
-            organisation=organisation,
-            seq=seq,
-            at=at,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            summary=summary,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
-        # Plain statements, the new head and the entry in one round trip: see execute_together.
-        execute_together(
-            cursor,
-            [
-                (_SET_HEAD_HASH_SQL, [digest, organisation.pk]),
-                (
-                    _INSERT_ENTRY_SQL,
-                    [
-                        organisation.pk,
-                        seq,
-                        connection.ops.adapt_datetimefield_value(at),
-                        actor_id,
-                        actor_label,
-                        action,
-                        object_type,
-                        object_id,
-                        summary,
-                        prev_hash,
-                        digest,
-                    ],
-                ),
-            ],
-        )
-        entry.pk = cursor.fetchone()[0]
-        entry._state.adding = False
-        entry._state.db = connection.alias
-        return entry
+        execute_together(cursor, statements)
+        return saved(entry, cursor.fetchone()[0])
 
 
 @dataclass

@@ -27,3 +27,25 @@ def execute_together(cursor: Any, statements: Sequence[Statement]) -> None:
     else:
         for sql, params in statements:
             cursor.execute(sql, params)
+
+
+def fetch_together(
+    cursor: Any, statements: Sequence[Statement], returns: Sequence[bool] | None = None
+) -> list[Any]:
+    """Like :func:`execute_together`, and gives the first row of each statement that returns rows
+    (``… RETURNING``, ``SELECT``; None when it matched nothing, or for those ``returns`` says return none)."""
+    wanted = list(returns) if returns is not None else [True] * len(statements)
+    rows: list[Any] = []
+    if connection.vendor == "postgresql" and len(statements) > 1:
+        cursor.execute(
+            ";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
+        )
+        for index, want in enumerate(wanted):
+            if index:
+                cursor.nextset()
+            rows.append(cursor.fetchone() if want else None)
+        return rows
+    for (sql, params), want in zip(statements, wanted, strict=True):
+        cursor.execute(sql, params)
+        rows.append(cursor.fetchone() if want else None)
+    return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from mairie.audit.services import record
-from mairie.core.db import execute_together
+from mairie.audit.services import chain_head_statement, create_chain_head, entry_statements, record, saved
+from mairie.core.db import execute_together, fetch_together
 from mairie.courrier.models import (
     OPEN_STATUSES,
     TRANSITIONS,
@@ -58,7 +58,7 @@ def format_chrono(year: int, direction: str, number: int) -> str:
     return f"{year}-{letter}-{number:06d}"
 
 
-# The two statements that take a number. Plain SQL, valid on PostgreSQL and SQLite (≥ 3.35 for
+# The statements that take a number. Plain SQL, valid on PostgreSQL and SQLite (≥ 3.35 for
 # RETURNING): the ORM's query compilation would cost more than the round trip, while the lock is held.
 _TAKE_NUMBER_SQL = (
     'UPDATE "courrier_chronocounter" SET "last" = "last" + 1'
@@ -71,40 +71,47 @@ _CREATE_COUNTER_SQL = (
 _SET_NUMBER_SQL = 'UPDATE "courrier_courrier" SET "number" = %s, "chrono" = %s WHERE "id" = %s'
 
 
-def _next_number(organisation: Organisation, direction: str, year: int) -> int:
-    """Take the next number; the counter's row stays locked until the registering transaction ends.
+def _number_and_journal(courrier: Courrier, *, actor: Any, summary: Callable[[Courrier], str]) -> None:
+    """Give a courrier being registered its chrono number and its journal entry: the registration's last step.
 
-    A failed registration rolls the counter back with everything else, so no number is ever burnt. One
-    ``UPDATE … RETURNING`` takes the lock and the number in a single round trip (benchmark B6); the
-    year's first courrier creates the counter, and if two create it at once the second one's insert is a
-    no-op and both go on with the update.
+    The counter's row and the audit chain's head are the two locks every registration of the organisation
+    waits for, held until the transaction ends. Everything else (the courrier row, its documents, jobs and
+    index row) is written before, and this step is two round trips: both locks with the number and the
+    chain's head, then the number, the index terms, the new head and the entry (benchmark B6). A failed
+    registration rolls the counter back with everything else: no number is ever burnt. The year's first
+    courrier (or the organisation's first entry) creates the row; if two create it at once, the second
+    insert does nothing and both go on.
     """
+    organisation = courrier.organisation
+    key: list[Any] = [organisation.pk, courrier.direction, courrier.year]
     with connection.cursor() as cursor:
-        for _ in range(2):
-            cursor.execute(_TAKE_NUMBER_SQL, [organisation.pk, direction, year])
-            row = cursor.fetchone()
-            if row is not None:
-                return int(row[0])
-            cursor.execute(_CREATE_COUNTER_SQL, [organisation.pk, direction, year])
-    raise RuntimeError("compteur de numérotation introuvable")  # pragma: no cover — the insert above made it
-
-
-def _assign_number(courrier: Courrier) -> None:
-    """Give a courrier being registered its chrono number: the last step before the journal entry.
-
-    Everything else (the courrier row, its documents, its jobs, its index row) is written before, so the
-    counter's lock, which every registration of the organisation waits for, is held for a few round
-    trips only.
-    """
-    number = _next_number(courrier.organisation, courrier.direction, courrier.year)
-    courrier.number = number
-    courrier.chrono = format_chrono(courrier.year, courrier.direction, number)
-    statements = [(_SET_NUMBER_SQL, [number, courrier.chrono, courrier.pk])]
-    index_terms = chrono_terms_statement(courrier)
-    if index_terms is not None:
-        statements.append(index_terms)
-    with connection.cursor() as cursor:
-        execute_together(cursor, statements)
+        # Always the counter first, then the head: registrations never wait for each other in a cycle.
+        # The counter is created if missing in the same round trip (a no-op when it exists; it waits for a
+        # concurrent creator), so that the update that follows always finds it.
+        _, number_row, head = fetch_together(
+            cursor,
+            [(_CREATE_COUNTER_SQL, key), (_TAKE_NUMBER_SQL, key), chain_head_statement(organisation)],
+            returns=[False, True, True],
+        )
+        if head is None:  # an organisation whose journal has no entry yet
+            create_chain_head(cursor, organisation)
+            [head] = fetch_together(cursor, [chain_head_statement(organisation)])
+        courrier.number = int(number_row[0])
+        courrier.chrono = format_chrono(courrier.year, courrier.direction, courrier.number)
+        statements = [(_SET_NUMBER_SQL, [courrier.number, courrier.chrono, courrier.pk])]
+        index_terms = chrono_terms_statement(courrier)
+        if index_terms is not None:
+            statements.append(index_terms)
+        entry, journal = entry_statements(
+            organisation=organisation,
+            head=head,
+            actor=actor,
+            action="courrier.registered",
+            summary=summary(courrier),
+            obj=courrier,
+        )
+        execute_together(cursor, [*statements, *journal])
+        saved(entry, cursor.fetchone()[0])
 
 
 # --- Contacts ----------------------------------------------------------------------------------------
@@ -243,14 +250,11 @@ def register_courrier(
                     organisation=organisation, source=intake_key[0], key=intake_key[1], courrier=courrier
                 )
             index_courrier(courrier, new=True, documents=documents, comments=[])
-            _assign_number(courrier)  # last: see _assign_number
             names = ", ".join(f"« {c.name} »" for c in checked) or "aucun document"
-            record(
-                organisation=organisation,
+            _number_and_journal(  # last: see there
+                courrier,
                 actor=actor,
-                action="courrier.registered",
-                summary=f"Courrier {courrier.chrono} enregistré ({Channel(channel).label}) : {names}.",
-                obj=courrier,
+                summary=lambda c: f"Courrier {c.chrono} enregistré ({Channel(channel).label}) : {names}.",
             )
     except BaseException:
         store.discard_unreferenced(written)
