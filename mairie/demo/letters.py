@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 from mairie.demo.scans import Letter
@@ -149,15 +150,21 @@ TOPICS: list[tuple[str, str, list[str]]] = [
 
 
 def make_letter(
-    index: int, *, commune: str = "Saint-Aubin-les-Vignes", mayor: str = "Madame le Maire"
+    index: int,
+    *,
+    commune: str = "Saint-Aubin-les-Vignes",
+    mayor: str = "Madame le Maire",
+    written: dt.date | None = None,
 ) -> tuple[str, Letter]:
-    """The index-th demo letter (deterministic) and its courrier type."""
+    """The index-th demo letter (deterministic) and its courrier type, dated ``written`` when given."""
     rng = random.Random(index)
     kind, subject, paragraphs = TOPICS[index % len(TOPICS)]
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     number = rng.randint(1, 48)
     street = rng.choice(STREETS)
-    day = 1 + index % 27
+    day, month, year = 1 + index % 27, index % 12, 2026
+    if written is not None:
+        day, month, year = written.day, written.month - 1, written.year
     months = [
         "janvier",
         "février",
@@ -175,7 +182,7 @@ def make_letter(
     letter = Letter(
         sender=[f"{first} {last}", f"{number} {street}", f"34980 {commune}"],
         recipient=[mayor, f"Mairie de {commune}", "Place de la Mairie", f"34980 {commune}"],
-        place_date=f"{commune}, le {day} {months[index % 12]} 2026",
+        place_date=f"{commune}, le {day} {months[month]} {year}",
         subject=subject,
         paragraphs=[
             f"{mayor},",

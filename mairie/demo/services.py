@@ -196,10 +196,12 @@ def _demo_courriers(org: Organisation, count: int, offset: int = 0) -> int:
     with tempfile.TemporaryDirectory(prefix="mairie-demo-") as tmp:
         for i in range(count):
             index = offset + i
-            kind, letter = make_letter(index, commune=org.name)
+            received = now - dt.timedelta(days=count - i, hours=i % 7)
+            # Written a couple of days before it arrived, as a real letter is.
+            written = timezone.localtime(received).date() - dt.timedelta(days=2 + i % 3)
+            kind, letter = make_letter(index, commune=org.name, written=written)
             path = Path(tmp) / f"scan-{index:03d}.pdf"
             path.write_bytes(scanned_letter_pdf(letter, seed=index))
-            received = now - dt.timedelta(days=count - i, hours=i % 7)
             contact = find_or_create_contact(
                 organisation=org,
                 name=letter.sender[0].split(" ", 1)[1],

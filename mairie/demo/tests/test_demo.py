@@ -41,3 +41,12 @@ def test_demo_is_complete_idempotent_and_goes_through_the_real_pipeline(run_jobs
     assert Courrier.objects.filter(status=Status.A_ENREGISTRER).exists()
     for org in Organisation.objects.all():
         assert verify_chain(org).ok
+
+
+def test_a_demo_letter_is_dated_when_it_was_written():
+    import datetime as dt
+
+    from mairie.demo.letters import make_letter
+
+    _, letter = make_letter(3, commune="Montbrun-le-Haut", written=dt.date(2026, 11, 24))
+    assert letter.place_date == "Montbrun-le-Haut, le 24 novembre 2026"
