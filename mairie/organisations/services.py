@@ -287,7 +287,14 @@ def check_logo(data: bytes) -> str:
             image.load()  # decodes it: a truncated or damaged image is refused here
     except ValidationError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # dimensions far beyond the limit, refused before decoding
+        raise ValidationError(
+            {
+                "logo": f"L'image est beaucoup trop grande ; le logo ne doit pas dépasser "
+                f"{LOGO_MAX_SIDE} × {LOGO_MAX_SIDE} pixels."
+            }
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationError({"logo": "L'image est endommagée ou illisible. " + LOGO_REFUSED}) from exc
     return kind
 

@@ -132,7 +132,11 @@ def logo(request: OrgRequest) -> HttpResponseBase:
     if not org.logo:
         raise Http404
     content_type = "image/png" if org.logo.name.endswith(".png") else "image/jpeg"
-    response = FileResponse(org.logo.open("rb"), content_type=content_type)
+    try:
+        handle = org.logo.open("rb")
+    except FileNotFoundError as exc:  # the row names a file the storage no longer has
+        raise Http404 from exc
+    response = FileResponse(handle, content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -169,3 +169,120 @@ def test_bad_logos_are_refused_in_french_and_nothing_changes(world, as_user):
     world.commune.refresh_from_db()
     assert not world.commune.logo
     assert not AuditEntry.objects.for_org(world.commune).filter(action="organisation.logo").exists()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header announces a huge image (the pixels are never there: Pillow must not decode it)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_text_file_named_logo_png_and_an_image_bomb_are_refused(world, as_user):
+    client = as_user(world.commune_admin)
+    text = SimpleUploadedFile("logo.png", "Compte rendu de la réunion.\n".encode(), content_type="image/png")
+    response = client.post(f"{SETTINGS}logo/changer/", {"logo": text})
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert "Ce fichier n'est pas une image PNG ou JPEG." in page
+    assert "Le logo doit être une image PNG ou JPEG de 2 Mo au plus." in page
+
+    bomb = SimpleUploadedFile("logo.png", _png_header(30_000, 30_000))
+    response = client.post(f"{SETTINGS}logo/changer/", {"logo": bomb})
+    assert response.status_code == 200
+    assert "ne doit pas dépasser 4000 × 4000 pixels" in html.unescape(response.content.decode())
+    world.commune.refresh_from_db()
+    assert not world.commune.logo
+
+
+def test_agent_of_another_commune_gets_404_on_every_service_and_logo_url(world, as_user, png_bytes):
+    from mairie.organisations.services import set_logo
+
+    set_logo(actor=None, organisation=world.commune, data=png_bytes())
+    world.commune.refresh_from_db()
+    logo_before = world.commune.logo.name
+    service = Service.objects.for_org(world.commune).first()
+    before = services_of(world.commune)
+    client = as_user(world.other_agent)
+    urls = [
+        f"{SETTINGS}services/ajouter/",
+        f"{SETTINGS}services/{service.pk}/",
+        f"{SETTINGS}logo/",
+        f"{SETTINGS}logo/changer/",
+        f"{SETTINGS}logo/retirer/",
+    ]
+    upload = SimpleUploadedFile("logo.png", png_bytes(), content_type="image/png")
+    for url in urls:
+        assert client.get(url).status_code == 404, url
+        data = {"name": "Piraté", "email": "", "is_active": "", "logo": upload}
+        assert client.post(url, data).status_code == 404, url
+        upload.seek(0)
+    assert services_of(world.commune) == before
+    world.commune.refresh_from_db()
+    assert world.commune.logo.name == logo_before
+
+
+def test_non_administrators_get_403_on_the_other_service_and_logo_urls(world, as_user, png_bytes):
+    from mairie.organisations.services import set_logo
+
+    set_logo(actor=None, organisation=world.commune, data=png_bytes())
+    service = Service.objects.for_org(world.commune).first()
+    client = as_user(world.secretary)
+    assert client.get(f"{SETTINGS}services/{service.pk}/").status_code == 403
+    assert client.post(f"{SETTINGS}logo/retirer/").status_code == 403
+    world.commune.refresh_from_db()
+    assert world.commune.logo
+    # A GET on a POST-only URL, by an administrator, is 405.
+    admin = as_user(world.commune_admin)
+    for url in ("services/ajouter/", "logo/changer/", "logo/retirer/"):
+        assert admin.get(f"{SETTINGS}{url}").status_code == 405, url
+
+
+def test_service_and_logo_forms_need_the_csrf_token(world, png_bytes):
+    from django.test import Client
+
+    from mairie.testing.personas import login
+
+    client = login(Client(enforce_csrf_checks=True), world.commune_admin)
+    service = Service.objects.for_org(world.commune).first()
+    before = services_of(world.commune)
+    upload = SimpleUploadedFile("logo.png", png_bytes(), content_type="image/png")
+    posts = {
+        f"{SETTINGS}services/ajouter/": {"name": "Sans jeton"},
+        f"{SETTINGS}services/{service.pk}/": {"name": "Sans jeton", "is_active": "on"},
+        f"{SETTINGS}logo/changer/": {"logo": upload},
+        f"{SETTINGS}logo/retirer/": {},
+    }
+    for url, data in posts.items():
+        assert client.post(url, data).status_code == 403, url
+    assert services_of(world.commune) == before
+    world.commune.refresh_from_db()
+    assert not world.commune.logo
+
+    client.get(SETTINGS)
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        f"{SETTINGS}services/ajouter/", {"name": "Avec jeton", "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302
+    assert Service.objects.for_org(world.commune).filter(name="Avec jeton").exists()
+
+
+def test_a_logo_missing_from_storage_answers_404(world, as_user, png_bytes):
+    from django.core.files.storage import default_storage
+
+    from mairie.organisations.services import set_logo
+
+    org = set_logo(actor=None, organisation=world.commune, data=png_bytes())
+    default_storage.delete(org.logo.name)
+    assert as_user(world.secretary).get(f"{SETTINGS}logo/").status_code == 404
