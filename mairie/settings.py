@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "mairie.documents",
     "mairie.search",
     "mairie.courrier",
+    "mairie.mail",
+    "mairie.letters",
+    "mairie.routing",
     "mairie.jobs",
     "mairie.demo",
 ]

@@ -13,11 +13,14 @@ run_packages=(
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core  # WeasyPrint
   postgresql-client                 # pg_dump / pg_restore for backups on PostgreSQL
   util-linux                        # taskset (benchmarks)
+  libreoffice-writer-nogui libreoffice-calc-nogui  # office attachments converted to PDF (headless)
+  fonts-liberation2                 # metric-compatible fonts for office documents
 )
 test_packages=(
   chromium                          # browser tests (Playwright drives the system Chromium)
   clamav-daemon clamav              # antivirus tests (clamd with a test signature)
   nodejs npm                        # axe-core for accessibility checks
+  dovecot-imapd                     # e-mail intake tests (a throw-away IMAP server on loopback)
 )
 
 bench_packages=(
