@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from mairie.core.crypto import EncryptedTextField
+
 
 class TOTPDevice(models.Model):
     """A person's authenticator app (RFC 6238 time-based codes)."""
@@ -10,7 +12,7 @@ class TOTPDevice(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device"
     )
-    secret = models.CharField(max_length=64)
+    secret = EncryptedTextField()  # base32 secret, encrypted at rest (mairie.core.crypto)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     last_used_step = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

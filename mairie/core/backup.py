@@ -17,6 +17,7 @@ Order of a backup: the database snapshot first, the files second.
 Archive layout (a plain tar, or gzip-compressed when the output name ends in ``.gz`` / ``.tgz``)::
 
     database/mairie.sqlite3  or  database/mairie.pgdump   (pg_dump custom format)
+    keys/encryption_key                                     (the generated encryption key, see below)
     files/<storage name>                                    (originals/…, renditions/…, logos/…)
     manifest.json                                           (last: format, database, SHA-256 of every member)
 
@@ -28,8 +29,18 @@ backup taken by a newer version (the manifest lists migrations this version does
 before anything is written.
 
 The secret key is not part of the backup, and nothing stored depends on it: it only signs sessions and
-short-lived cookies, so after a restore under another key people simply log in again. TOTP secrets are
-stored as they are (not encrypted with the key), one more reason the archive is readable by its owner only.
+short-lived cookies, so after a restore under another key people simply log in again.
+
+The encryption key is another matter: mailbox passwords, OAuth2 tokens and TOTP secrets are stored encrypted
+with it (``mairie.core.crypto``), and are unreadable without it. A key generated in the data directory
+(``MAIRIE_ENCRYPTION_KEYS`` unset) is part of the platform like its files: it goes in the archive
+(``keys/encryption_key``, checked against the manifest like every member), and the restore puts it in the
+target's data directory. Keys given in ``MAIRIE_ENCRYPTION_KEYS`` belong to the environment, not to the
+data: they are left out (the backup command reminds the administrator to keep them) and the manifest says
+which case it was (``"encryption_key": "included" | "environment"``). Whatever the case, once the database is
+loaded the restore tries every encrypted value with the keys of the target and reports, in French, what it
+cannot read and which key is needed. The archive therefore holds the key next to what it protects: it must be
+kept as safe as the database (it is readable by its owner only).
 """
 
 from __future__ import annotations
@@ -38,18 +49,21 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.management import call_command
 from django.db import OperationalError, connection
@@ -59,12 +73,27 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 import mairie
+from mairie.core import crypto
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 DB_MEMBERS = {"sqlite": "database/mairie.sqlite3", "postgresql": "database/mairie.pgdump"}
 VENDOR_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 CHUNK = 1024 * 1024
+KEY_MEMBER = "keys/encryption_key"
+KEY_INCLUDED, KEY_FROM_ENVIRONMENT = "included", "environment"  # manifest["encryption_key"]
+KEY_REMINDER = (
+    "Les clés de chiffrement viennent de MAIRIE_ENCRYPTION_KEYS : elles ne sont pas dans la sauvegarde ; "
+    "conservez-les à part, sans elles les mots de passe des boîtes aux lettres et les secrets de double "
+    "authentification seront illisibles après restauration."
+)
+# What the administrator reads when encrypted values cannot be decrypted after a restore.
+SECRET_LABELS = {
+    ("mail.Mailbox", "password"): "mots de passe de boîtes aux lettres",
+    ("mail.Mailbox", "client_secret"): "secrets clients OAuth2 de boîtes aux lettres",
+    ("mail.Mailbox", "refresh_token"): "jetons OAuth2 de boîtes aux lettres",
+    ("accounts.TOTPDevice", "secret"): "secrets de double authentification (TOTP)",
+}
 
 
 class BackupError(Exception):
@@ -78,6 +107,7 @@ class BackupReport:
     files: int
     bytes: int
     seconds: float
+    encryption_key: str = KEY_INCLUDED  # or KEY_FROM_ENVIRONMENT: not in the archive (KEY_REMINDER)
 
 
 @dataclass
@@ -89,6 +119,13 @@ class RestoreReport:
     documents: int
     migrations: int = 0  # migrations applied after loading (a backup from an older version)
     missing_files: list[str] = field(default_factory=list)
+    # Encrypted values the target's keys cannot read, per kind ("… : 2 sur 3"), and what to do (French).
+    unreadable_secrets: list[str] = field(default_factory=list)
+    unreadable_count: int = 0
+    key_problem: str = ""
+    # "restored" (the archive's key written to the data directory), "environment" (the target's
+    # MAIRIE_ENCRYPTION_KEYS kept) or "absent" (no key in the archive: the target's own generated key).
+    encryption_key: str = "absent"
 
 
 # --- Helpers ------------------------------------------------------------------------------------------
@@ -202,7 +239,24 @@ def _run_pg_tool(command: list[str], what: str) -> None:
         raise BackupError(f"{what} a échoué : {details}")
 
 
+def keys_from_environment() -> bool:
+    """True when MAIRIE_ENCRYPTION_KEYS gives the keys (the generated key file is then not used)."""
+    return bool(getattr(settings, "ENCRYPTION_KEYS", None))
+
+
+def _key_file() -> Path:
+    return Path(settings.DATA_DIR) / crypto.KEY_FILE_NAME
+
+
 # --- Backup -------------------------------------------------------------------------------------------
+
+
+def _key_to_archive() -> bytes | None:
+    """The generated key file as stored, or None when the keys come from the environment (never archived)."""
+    if keys_from_environment():
+        return None
+    crypto.configured_keys()  # a platform that never needed its key yet generates it now, as it would anyway
+    return _key_file().read_bytes()
 
 
 def _snapshot_sqlite(target: Path) -> None:
@@ -267,6 +321,17 @@ def create_backup(output: Path) -> BackupReport:
                 db_info = {"member": db_member, "size": db_size, "sha256": _sha256_of(snapshot)}
                 snapshot.unlink()
                 total += db_size
+                key = _key_to_archive()
+                key_info: dict[str, Any] = {}
+                if key is not None:
+                    tar.addfile(_member(KEY_MEMBER, len(key)), io.BytesIO(key))
+                    key_info = {
+                        "key_file": {
+                            "member": KEY_MEMBER,
+                            "size": len(key),
+                            "sha256": hashlib.sha256(key).hexdigest(),
+                        }
+                    }
                 # Files second: everything the snapshot references is already in storage (module doc).
                 for name in storage_names():
                     try:
@@ -285,6 +350,8 @@ def create_backup(output: Path) -> BackupReport:
                     "created_at": timezone.now().isoformat(),
                     "database": {"vendor": vendor, **db_info},
                     "migrations": migrations,
+                    "encryption_key": KEY_INCLUDED if key is not None else KEY_FROM_ENVIRONMENT,
+                    **key_info,
                     "files": members,
                 }
                 data = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
@@ -295,7 +362,14 @@ def create_backup(output: Path) -> BackupReport:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return BackupReport(output, vendor, len(members), total, round(time.monotonic() - started, 3))
+    return BackupReport(
+        output,
+        vendor,
+        len(members),
+        total,
+        round(time.monotonic() - started, 3),
+        encryption_key=KEY_INCLUDED if key is not None else KEY_FROM_ENVIRONMENT,
+    )
 
 
 # --- Restore ------------------------------------------------------------------------------------------
@@ -484,6 +558,170 @@ def _missing_files() -> list[str]:
     return [name for name in names if not default_storage.exists(name)]
 
 
+def _archived_key(tar: tarfile.TarFile, manifest: dict[str, Any]) -> str | None:
+    """The key the archive carries, checked against the manifest before anything is written; None if none."""
+    source = manifest.get("encryption_key")
+    if source is None or source == KEY_FROM_ENVIRONMENT:
+        return None  # keys given by the environment, or an archive made before the key was archived
+    if source != KEY_INCLUDED:
+        raise BackupError(
+            f"Origine de la clé de chiffrement inconnue dans le manifeste ({source!r}) : sauvegarde altérée."
+        )
+    meta = manifest.get("key_file")
+    try:
+        member: tarfile.TarInfo | None = tar.getmember(KEY_MEMBER)
+    except KeyError:
+        member = None
+    if (
+        not isinstance(meta, dict)
+        or meta.get("member") != KEY_MEMBER
+        or member is None
+        or not member.isfile()
+    ):
+        raise BackupError(
+            "La sauvegarde annonce la clé de chiffrement mais ne la contient pas : sauvegarde altérée, "
+            "rien n'a été modifié."
+        )
+    handle = tar.extractfile(member) if member.size == meta.get("size") else None
+    data = handle.read() if handle is not None else b""
+    if handle is None or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        raise BackupError(
+            "La clé de chiffrement de la sauvegarde est altérée (empreinte différente) : rien n'a été modifié."
+        )
+    key = data.decode("ascii", errors="replace").strip()
+    try:
+        Fernet(key.encode("ascii", errors="replace"))
+    except ValueError as exc:
+        raise BackupError(
+            "La clé de chiffrement de la sauvegarde n'est pas une clé valide : sauvegarde altérée."
+        ) from exc
+    return key
+
+
+def _check_target_keys() -> None:
+    """Keys given to the target must at least be well-formed (checked before anything is written)."""
+    if keys_from_environment():
+        try:
+            crypto.encrypt("vérification")
+        except ValueError as exc:
+            raise BackupError(f"{exc} Rien n'a été modifié.") from exc
+
+
+def _install_key(key: str) -> None:
+    """Make the archive's key this platform's generated key (mode 0600), replacing one generated at start.
+
+    Only called once the platform is known to be empty (no table in its database): no value encrypted with
+    a key being replaced can exist.
+    """
+    key_file = _key_file()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    staged = key_file.with_name(f".{key_file.name}.restoring")
+    staged.unlink(missing_ok=True)
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from the first instant
+    with open(fd, "w") as handle:
+        handle.write(key + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staged, key_file)
+    with crypto._lock:  # a key read earlier in this process must not be used any more
+        crypto._cache.clear()
+
+
+def _encrypted_columns() -> list[tuple[str, str, str]]:
+    """(label, table, column) of every encrypted field of the installed models."""
+    from django.apps import apps
+
+    columns = []
+    for model in apps.get_models():
+        for model_field in model._meta.concrete_fields:
+            if isinstance(model_field, crypto.EncryptedTextField):
+                label = SECRET_LABELS.get((model._meta.label, model_field.name)) or (
+                    f"« {model_field.verbose_name} » ({model._meta.label})"
+                )
+                columns.append((label, model._meta.db_table, model_field.column))
+    return columns
+
+
+def _unreadable_secrets(decrypt: Callable[[str], object]) -> list[tuple[str, int, int]]:
+    """Per kind of encrypted value: (label, values ``decrypt`` cannot read, values stored); failing kinds only."""
+    quote = connection.ops.quote_name
+    found = []
+    with connection.cursor() as cursor:
+        for label, table, column in _encrypted_columns():
+            cursor.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE {quote(column)} <> ''")  # noqa: S608
+            tokens = [str(row[0]) for row in cursor.fetchall() if row[0]]
+            failed = 0
+            for token in tokens:
+                try:
+                    decrypt(token)
+                except (crypto.DecryptionError, InvalidToken, ValueError):  # UnicodeError is a ValueError
+                    failed += 1
+            if failed:
+                found.append((label, failed, len(tokens)))
+    return found
+
+
+def _key_problem(
+    manifest: dict[str, Any], archived_key: str | None, unreadable: list[tuple[str, int, int]], archive: Path
+) -> str:
+    """What the administrator must do when restored secrets cannot be decrypted (French)."""
+    listing = " ; ".join(f"{label} : {failed} sur {total}" for label, failed, total in unreadable)
+    message = (
+        f"Restauration terminée, mais des secrets chiffrés sont illisibles avec les clés de chiffrement de "
+        f"cette plateforme ({listing}). Tant que la bonne clé manque, les boîtes aux lettres concernées ne "
+        "sont plus relevées et les personnes concernées ne peuvent plus passer la double authentification. "
+    )
+    from_env = keys_from_environment()
+    source = manifest.get("encryption_key")
+    if source == KEY_INCLUDED and archived_key is not None:
+        helped = False  # would adding the archive's key to MAIRIE_ENCRYPTION_KEYS read everything?
+        if from_env:
+            keys = MultiFernet(
+                [Fernet(key.encode("ascii")) for key in [*crypto.configured_keys(), archived_key]]
+            )
+            helped = not _unreadable_secrets(lambda token: keys.decrypt(token.encode("ascii")))
+        if helped:
+            return message + (
+                "Ils ont été chiffrés avec la clé générée de la plateforme d'origine, qui est dans la "
+                "sauvegarde : ajoutez-la à MAIRIE_ENCRYPTION_KEYS, après vos clés (séparées par des virgules), "
+                "puis redémarrez la plateforme. Pour l'afficher : "
+                f"tar -xOf {shlex.quote(str(archive))} {KEY_MEMBER}"
+            )
+        return message + (
+            "Même la clé de la sauvegarde (celle générée sur la plateforme d'origine) ne les déchiffre pas : "
+            "ils étaient déjà illisibles sur la plateforme d'origine, ou chiffrés avec une clé donnée par "
+            "MAIRIE_ENCRYPTION_KEYS avant elle ; ajoutez cette clé-là à MAIRIE_ENCRYPTION_KEYS si vous l'avez "
+            "encore, sinon ressaisissez les mots de passe des boîtes aux lettres et faites réenrôler la double "
+            "authentification."
+        )
+    if source == KEY_FROM_ENVIRONMENT:
+        todo = (
+            "ajoutez les clés de la plateforme d'origine à MAIRIE_ENCRYPTION_KEYS, après les vôtres (séparées "
+            "par des virgules)"
+            if from_env
+            else "définissez MAIRIE_ENCRYPTION_KEYS avec les clés de la plateforme d'origine (la même valeur)"
+        )
+        return message + (
+            "La sauvegarde a été faite avec des clés données par MAIRIE_ENCRYPTION_KEYS, qui ne sont pas dans "
+            f"l'archive : {todo}, puis redémarrez la plateforme."
+        )
+    where = (
+        "sa variable MAIRIE_ENCRYPTION_KEYS, ou le contenu de son fichier <répertoire de données>/"
+        f"{crypto.KEY_FILE_NAME}"
+    )
+    if from_env:
+        return message + (
+            "Cette sauvegarde, d'un format antérieur, ne contient pas la clé de chiffrement : ajoutez la clé de "
+            f"la plateforme d'origine ({where}) à MAIRIE_ENCRYPTION_KEYS, après les vôtres, puis redémarrez "
+            "la plateforme."
+        )
+    return message + (
+        "Cette sauvegarde, d'un format antérieur, ne contient pas la clé de chiffrement : donnez à cette "
+        f"plateforme la clé de la plateforme d'origine ({where}), dans MAIRIE_ENCRYPTION_KEYS ou à la place de "
+        f"{_key_file()} (droits 0600), puis redémarrez la plateforme."
+    )
+
+
 def restore_backup(archive: Path) -> RestoreReport:
     """Restore ``archive`` into this (empty) platform; refuse, changing nothing, if it holds any data."""
     from mairie.courrier.models import Courrier
@@ -503,7 +741,17 @@ def restore_backup(archive: Path) -> RestoreReport:
                 "base de données (DATABASE_URL vide pour SQLite, renseignée pour PostgreSQL)."
             )
         _refuse_newer_schema(manifest)
+        archived_key = _archived_key(tar, manifest)  # checked against the manifest before anything is written
+        _check_target_keys()
         _refuse_unless_empty()
+        if keys_from_environment():
+            key_status = "environment"  # the target's keys stay; whether they read the data: see below
+        elif archived_key is not None:
+            # Before the database is loaded: migrating a backup from an older version may encrypt values.
+            _install_key(archived_key)
+            key_status = "restored"
+        else:
+            key_status = "absent"
         files = restore_files(tar, manifest)
         with tempfile.TemporaryDirectory(prefix="mairie-restore-") as tmp:
             snapshot = Path(tmp) / "database"
@@ -513,6 +761,8 @@ def restore_backup(archive: Path) -> RestoreReport:
             else:
                 _restore_postgres(snapshot)
     migrations = _migrate()  # a backup from an older version: its schema is brought up to date
+    # Every encrypted value must be readable with the keys this platform will run with.
+    unreadable = _unreadable_secrets(crypto.decrypt)
     return RestoreReport(
         database=vendor,
         files=files,
@@ -521,4 +771,8 @@ def restore_backup(archive: Path) -> RestoreReport:
         documents=Document.objects.count(),
         migrations=migrations,
         missing_files=_missing_files(),
+        unreadable_secrets=[f"{label} : {failed} sur {total}" for label, failed, total in unreadable],
+        unreadable_count=sum(failed for _, failed, _ in unreadable),
+        key_problem=_key_problem(manifest, archived_key, unreadable, archive) if unreadable else "",
+        encryption_key=key_status,
     )

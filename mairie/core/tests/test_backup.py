@@ -9,9 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shlex
+import stat
+import subprocess
 import tarfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -23,10 +27,13 @@ from django.db.migrations.loader import MigrationLoader
 
 from mairie.audit.services import verify_chain
 from mairie.core import backup
+from mairie.core.crypto import generate_key
 from mairie.courrier.models import Courrier
 from mairie.courrier.services import IncomingFile, register_courrier
 from mairie.documents.tests import test_storage_s3
-from mairie.testing.platform import platform
+from mairie.mail.models import Mailbox
+from mairie.organisations.models import Organisation
+from mairie.testing.platform import Platform, platform
 
 # The S3 fixtures of the document store's tests: moto's S3 server and a fresh bucket made the default storage.
 s3_endpoint = test_storage_s3.s3_endpoint
@@ -123,6 +130,8 @@ def test_restore_into_an_empty_platform_gives_back_register_documents_and_audit_
                 "documents": 3,
                 "migrations": 0,
                 "missing_files": 0,
+                "encryption_key": "restored",  # the key generated in the source's data directory
+                "unreadable_secrets": 0,
             }
             for slug in slugs:
                 [chain] = target.json_lines("audit", "verify", "--org", slug)
@@ -418,3 +427,277 @@ def test_backup_reads_and_restore_writes_the_files_of_s3_object_storage(
     with tarfile.open(archive) as tar:
         assert backup.restore_files(tar, backup.read_manifest(tar)) == 2
     assert {obj.key: obj.get()["Body"].read() for obj in fresh.objects.all()} == stored
+
+
+# --- The encryption key (mailbox passwords, TOTP secrets) -------------------------------------------------
+
+MAILBOX_PASSWORD = "Mot de passe : été 2026 €"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+SECRETS = {"passwords": [MAILBOX_PASSWORD], "totp": [TOTP_SECRET]}
+
+# Run inside a platform: an organisation's mailbox with its password, an administrator's authenticator.
+MAKE_SECRETS = f"""
+import json
+from django.contrib.auth import get_user_model
+from mairie.accounts.models import TOTPDevice
+from mairie.mail.models import Mailbox
+from mairie.organisations.models import Organisation
+from mairie.organisations.models import Organisation
+org = Organisation.objects.get(slug="saint-aubin")
+Mailbox.objects.create(organisation=org, label="Mairie", host="imap.example", username="u", password={MAILBOX_PASSWORD!r})
+admin = get_user_model().objects.create_user("admin-2fa", password="x")
+TOTPDevice.objects.create(user=admin, secret={TOTP_SECRET!r})
+print(json.dumps("ok"))
+"""
+
+READ_SECRETS = """
+import json
+from mairie.accounts.models import TOTPDevice
+from mairie.mail.models import Mailbox
+from mairie.organisations.models import Organisation
+print(json.dumps({
+    "passwords": [m.password for m in Mailbox.objects.order_by("pk")],
+    "totp": [d.secret for d in TOTPDevice.objects.order_by("pk")],
+}))
+"""
+
+
+@dataclass
+class _WithKeys(Platform):
+    """A platform given MAIRIE_ENCRYPTION_KEYS (a plain Platform's environment has no MAIRIE_ variable)."""
+
+    keys: str = ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, "MAIRIE_ENCRYPTION_KEYS": self.keys}
+
+
+def _json_lines(stdout: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in stdout.splitlines() if line]
+
+
+def _rewrite_archive(archive: Path, output: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of ``archive`` where ``change(name, data)`` gives each member's new bytes (None: left out)."""
+    with tarfile.open(archive) as src, tarfile.open(output, "w") as dst:
+        for member in src:
+            data = src.extractfile(member).read() if member.isfile() else b""
+            changed = change(member.name, data)
+            if changed is None:
+                continue
+            member.size = len(changed)
+            dst.addfile(member, io.BytesIO(changed))
+    return output
+
+
+def test_generated_key_travels_with_the_backup_and_the_restored_platform_reads_the_secrets(tmp_path):
+    with platform(tmp_path, "cle-source") as source:
+        source.run("org", "create", "--slug", "saint-aubin", "--name", "Saint-Aubin", "--kind", "commune")
+        source.python(MAKE_SECRETS)
+        source_key = (source.data_dir / "encryption_key").read_bytes()
+        archive = tmp_path / "avec-cle.tar.gz"
+        made = source.run("backup", "--output", str(archive))
+        assert _json_lines(made.stdout)[0]["encryption_key"] == "included"
+        assert "MAIRIE_ENCRYPTION_KEYS" not in made.stderr  # no reminder: the key is in the archive
+
+    with tarfile.open(archive) as tar:
+        manifest = backup.read_manifest(tar)
+        member = tar.getmember("keys/encryption_key")
+        assert tar.extractfile(member).read() == source_key and member.mode == 0o600
+    assert manifest["encryption_key"] == "included"
+    assert manifest["key_file"] == {
+        "member": "keys/encryption_key",
+        "size": len(source_key),
+        "sha256": hashlib.sha256(source_key).hexdigest(),
+    }
+
+    with platform(tmp_path, "cle-cible", migrate=False) as target:
+        # The new machine generated a key of its own when the platform first started: the archive's replaces it.
+        key_file = target.data_dir / "encryption_key"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(generate_key() + "\n")
+        key_file.chmod(0o600)
+        [restored] = target.json_lines("restore", str(archive))
+        assert restored["encryption_key"] == "restored" and restored["unreadable_secrets"] == 0
+        assert key_file.read_bytes() == source_key
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert target.python(READ_SECRETS) == SECRETS
+
+    # A target given MAIRIE_ENCRYPTION_KEYS keeps them; they cannot read the secrets: the restore says which key.
+    own_key = generate_key()
+    with platform(tmp_path, "cle-variable", migrate=False) as plain:
+        target = _WithKeys(plain.data_dir, plain.database_url, keys=own_key)
+        result = target.run("restore", str(archive), expect=None)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        [restored] = _json_lines(result.stdout)
+        assert restored["courriers"] == 0 and restored["missing_files"] == 0
+        assert restored["encryption_key"] == "environment" and restored["unreadable_secrets"] == 2
+        assert "Restauration terminée, mais des secrets chiffrés sont illisibles" in result.stderr
+        assert "mots de passe de boîtes aux lettres : 1 sur 1" in result.stderr
+        assert "secrets de double authentification (TOTP) : 1 sur 1" in result.stderr
+        assert "ajoutez-la à MAIRIE_ENCRYPTION_KEYS, après vos clés" in result.stderr
+        command = f"tar -xOf {shlex.quote(str(archive))} keys/encryption_key"
+        assert command in result.stderr
+        assert subprocess.run(shlex.split(command), capture_output=True, check=True).stdout == source_key
+        assert not (plain.data_dir / "encryption_key").exists()  # the environment's keys stay the only ones
+        # Doing as told: the archive's key after the platform's own.
+        fixed = _WithKeys(plain.data_dir, plain.database_url, keys=f"{own_key},{source_key.decode().strip()}")
+        assert fixed.python(READ_SECRETS) == SECRETS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keys_from_the_environment_stay_out_of_the_backup_and_the_command_says_to_keep_them(
+    tmp_path, world, settings
+):
+    source_key = generate_key()
+    settings.ENCRYPTION_KEYS = [source_key]
+    settings.DATA_DIR = tmp_path / "donnees"
+    Mailbox.objects.create(
+        organisation=world.commune,
+        label="Mairie",
+        host="imap.example",
+        username="u",
+        password=MAILBOX_PASSWORD,
+    )
+    archive = tmp_path / "sans-cle.tar"
+    out, err = io.StringIO(), io.StringIO()
+    call_command("backup", "--output", str(archive), stdout=out, stderr=err)
+    assert json.loads(out.getvalue())["encryption_key"] == "environment"
+    assert err.getvalue().strip() == (
+        "Les clés de chiffrement viennent de MAIRIE_ENCRYPTION_KEYS : elles ne sont pas dans la sauvegarde ; "
+        "conservez-les à part, sans elles les mots de passe des boîtes aux lettres et les secrets de double "
+        "authentification seront illisibles après restauration."
+    )
+    with tarfile.open(archive) as tar:
+        manifest = backup.read_manifest(tar)
+        assert not [name for name in tar.getnames() if name.startswith("keys/")]
+    assert manifest["encryption_key"] == "environment" and "key_file" not in manifest
+    assert not (tmp_path / "donnees" / "encryption_key").exists()
+
+    # Restored where the variable is not set: the data is back, and the command says the keys are needed.
+    with platform(tmp_path, "sans-variable", migrate=False) as target:
+        result = target.run("restore", str(archive), expect=None)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        [restored] = _json_lines(result.stdout)
+        assert (
+            restored["organisations"] == Organisation.objects.count() and restored["unreadable_secrets"] == 1
+        )
+        assert restored["encryption_key"] == "absent"
+        assert "mots de passe de boîtes aux lettres : 1 sur 1" in result.stderr
+        assert "La sauvegarde a été faite avec des clés données par MAIRIE_ENCRYPTION_KEYS" in result.stderr
+        assert "définissez MAIRIE_ENCRYPTION_KEYS avec les clés de la plateforme d'origine" in result.stderr
+        fixed = _WithKeys(target.data_dir, target.database_url, keys=source_key)
+        assert fixed.python(READ_SECRETS)["passwords"] == [MAILBOX_PASSWORD]
+
+    # Restored where the variable holds another key: the same, asking to add the source's keys.
+    with platform(tmp_path, "autre-cle", migrate=False) as plain:
+        target = _WithKeys(plain.data_dir, plain.database_url, keys=generate_key())
+        result = target.run("restore", str(archive), expect=None)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert _json_lines(result.stdout)[0]["encryption_key"] == "environment"
+        assert "ajoutez les clés de la plateforme d'origine à MAIRIE_ENCRYPTION_KEYS" in result.stderr
+
+    # With the source's key, nothing to say.
+    with platform(tmp_path, "meme-cle", migrate=False) as plain:
+        target = _WithKeys(plain.data_dir, plain.database_url, keys=source_key)
+        [restored] = target.json_lines("restore", str(archive))
+        assert restored["encryption_key"] == "environment" and restored["unreadable_secrets"] == 0
+        assert target.python(READ_SECRETS)["passwords"] == [MAILBOX_PASSWORD]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_refuses_an_archive_whose_key_was_altered_or_removed(tmp_path, world, settings):
+    settings.ENCRYPTION_KEYS = []
+    settings.DATA_DIR = tmp_path / "donnees"
+    Mailbox.objects.create(
+        organisation=world.commune,
+        label="Mairie",
+        host="imap.example",
+        username="u",
+        password=MAILBOX_PASSWORD,
+    )
+    archive = tmp_path / "b.tar"
+    call_command("backup", "--output", str(archive), stdout=io.StringIO())
+    key = (tmp_path / "donnees" / "encryption_key").read_bytes()
+
+    # Another valid key of the same length in place of the real one: only the manifest's SHA-256 tells.
+    other = (generate_key() + "\n").encode()
+    assert len(other) == len(key) and other != key
+    swapped = _rewrite_archive(
+        archive,
+        tmp_path / "cle-changee.tar",
+        lambda name, data: other if name == "keys/encryption_key" else data,
+    )
+    removed = _rewrite_archive(
+        archive, tmp_path / "cle-retiree.tar", lambda name, data: None if name.startswith("keys/") else data
+    )
+
+    with platform(tmp_path, "cle-alteree", migrate=False) as target:
+        result = target.run("restore", str(swapped), expect=None)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert "La clé de chiffrement de la sauvegarde est altérée (empreinte différente)" in result.stderr
+        assert _empty_platform_state(target) == {"tables": [], "files": []}
+        assert not (target.data_dir / "encryption_key").exists()
+
+        result = target.run("restore", str(removed), expect=None)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert "La sauvegarde annonce la clé de chiffrement mais ne la contient pas" in result.stderr
+        assert _empty_platform_state(target) == {"tables": [], "files": []}
+
+        [restored] = target.json_lines("restore", str(archive))  # the original archive is fine
+        assert restored["encryption_key"] == "restored" and restored["unreadable_secrets"] == 0
+        assert (target.data_dir / "encryption_key").read_bytes() == key
+        assert target.python(READ_SECRETS)["passwords"] == [MAILBOX_PASSWORD]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_of_the_previous_format_without_the_key_still_restores(tmp_path, world, settings):
+    settings.ENCRYPTION_KEYS = []
+    settings.DATA_DIR = tmp_path / "donnees"
+    Mailbox.objects.create(
+        organisation=world.commune,
+        label="Mairie",
+        host="imap.example",
+        username="u",
+        password=MAILBOX_PASSWORD,
+    )
+    archive = tmp_path / "b.tar"
+    call_command("backup", "--output", str(archive), stdout=io.StringIO())
+    source_key = (tmp_path / "donnees" / "encryption_key").read_bytes()
+
+    def previous_format(name: str, data: bytes) -> bytes | None:
+        if name.startswith("keys/"):
+            return None
+        if name == backup.MANIFEST:
+            manifest = json.loads(data)
+            del manifest["encryption_key"], manifest["key_file"]
+            return json.dumps(manifest).encode()
+        return data
+
+    previous = _rewrite_archive(archive, tmp_path / "ancien-format.tar", previous_format)
+
+    # Given the source's key (as the previous documentation asked), it restores with nothing to say.
+    with platform(tmp_path, "ancien-avec-cle", migrate=False) as plain:
+        target = _WithKeys(plain.data_dir, plain.database_url, keys=source_key.decode().strip())
+        [restored] = target.json_lines("restore", str(previous))
+        assert restored["organisations"] == Organisation.objects.count() and restored["missing_files"] == 0
+        assert restored["encryption_key"] == "environment" and restored["unreadable_secrets"] == 0
+        assert target.python(READ_SECRETS)["passwords"] == [MAILBOX_PASSWORD]
+
+    # Without it: everything is restored, and the command says which key is missing and where to put it.
+    with platform(tmp_path, "ancien-sans-cle", migrate=False) as target:
+        result = target.run("restore", str(previous), expect=None)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        [restored] = _json_lines(result.stdout)
+        assert (
+            restored["organisations"] == Organisation.objects.count()
+            and restored["encryption_key"] == "absent"
+        )
+        assert restored["unreadable_secrets"] == 1
+        assert (
+            "Cette sauvegarde, d'un format antérieur, ne contient pas la clé de chiffrement" in result.stderr
+        )
+        key_file = target.data_dir / "encryption_key"
+        assert str(key_file) in result.stderr
+        key_file.write_bytes(source_key)  # doing as told
+        assert target.python(READ_SECRETS)["passwords"] == [MAILBOX_PASSWORD]

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mairie.core.backup import BackupError, create_backup
+from mairie.core.backup import KEY_FROM_ENVIRONMENT, KEY_REMINDER, BackupError, create_backup
 from mairie.core.cli import json_line
 
 
@@ -36,6 +36,9 @@ class Command(BaseCommand):
                     "files": report.files,
                     "bytes": report.bytes,
                     "seconds": report.seconds,
+                    "encryption_key": report.encryption_key,
                 }
             )
         )
+        if report.encryption_key == KEY_FROM_ENVIRONMENT:
+            self.stderr.write(KEY_REMINDER)

@@ -34,12 +34,19 @@ class Command(BaseCommand):
                     "documents": report.documents,
                     "migrations": report.migrations,
                     "missing_files": len(report.missing_files),
+                    "encryption_key": report.encryption_key,
+                    "unreadable_secrets": report.unreadable_count,
                 }
             )
         )
+        problems = []
         if report.missing_files:
             shown = ", ".join(report.missing_files[:5])
-            raise CommandError(
+            problems.append(
                 f"Restauration terminée, mais {len(report.missing_files)} fichiers référencés manquent "
                 f"(par exemple {shown})."
             )
+        if report.key_problem:
+            problems.append(report.key_problem)
+        if problems:
+            raise CommandError("\n".join(problems))
