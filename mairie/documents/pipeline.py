@@ -31,6 +31,7 @@ import pikepdf
 from django.conf import settings
 from PIL import Image
 
+from mairie.documents import office
 from mairie.documents.checks import EML, JPEG, PDF, PDFIUM_LOCK, PNG, TIFF, align_pillow_limit
 
 logger = logging.getLogger("mairie.documents")
@@ -48,7 +49,7 @@ class PipelineError(Exception):
 @dataclass
 class PipelineResult:
     text: str
-    text_source: str  # "text-layer", "ocr", "mixed", "email", "none"
+    text_source: str  # "text-layer", "ocr", "mixed", "email", "office", "none"
     page_count: int | None
     searchable_pdf: Path | None = None  # None: the original already is the searchable PDF (or not a PDF)
     thumbnail: Path | None = None
@@ -107,6 +108,8 @@ def run(source: Path, mime_type: str, workdir: Path) -> PipelineResult:
         return _process_image(source, workdir)
     if mime_type == EML:
         return _process_email(source)
+    if mime_type in office.OFFICE_TYPES:
+        return _process_office(source, mime_type, workdir)
     raise PipelineError(f"Type de document non pris en charge : {mime_type}")
 
 
@@ -303,6 +306,31 @@ def _process_pdf_with_ocrmypdf(source: Path, workdir: Path, count: int, ocr_page
     return PipelineResult(
         "\f".join(t.strip() for t in texts), kind, count, out, _thumbnail_from_pdf(out, workdir)
     )
+
+
+# --- Office documents --------------------------------------------------------------------------------
+
+
+def _process_office(source: Path, mime_type: str, workdir: Path) -> PipelineResult:
+    """LibreOffice's PDF is the searchable PDF: its text layer is the document's own text, never OCRed.
+
+    Images pasted into a document (a scan in a Word file) are shown but not read: OCR of office documents
+    would cost seconds for every short letter whose pages carry little text.
+    """
+    try:
+        pdf_path = office.convert_to_pdf(source, mime_type, workdir)
+    except office.ConversionError as exc:
+        raise PipelineError(str(exc)) from exc
+    try:
+        with pikepdf.open(pdf_path) as pdf:
+            count = len(pdf.pages)
+    except pikepdf.PdfError as exc:
+        raise PipelineError(f"La conversion du document en PDF a échoué : PDF illisible ({exc}).") from exc
+    if count == 0:
+        raise PipelineError("La conversion du document en PDF a échoué : le PDF obtenu n'a aucune page.")
+    texts = (pdf_page_texts(pdf_path) + [""] * count)[:count]
+    text = "\f".join(t.strip() for t in texts)
+    return PipelineResult(text, "office", count, pdf_path, _thumbnail_from_pdf(pdf_path, workdir))
 
 
 # --- Images ------------------------------------------------------------------------------------------

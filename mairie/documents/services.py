@@ -110,7 +110,7 @@ def _finish(document: Document, result: pipeline.PipelineResult, renditions: lis
                     "size": row["size"],
                 },
             )
-        locked.text = result.text
+        locked.text = result.text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
         locked.text_source = result.text_source
         locked.page_count = result.page_count
         locked.status = Document.Status.DONE
@@ -124,6 +124,7 @@ def _finish(document: Document, result: pipeline.PipelineResult, renditions: lis
             "mixed": "texte reconnu (OCR) et texte d'origine",
             "text-layer": "texte d'origine du PDF",
             "email": "texte du courriel",
+            "office": "document bureautique converti en PDF",
         }.get(result.text_source, "sans texte")
         pages = f", {result.page_count} page(s)" if result.page_count else ""
         record(

@@ -32,6 +32,14 @@ def octets(size: int | None) -> str:
 
 
 @register.filter
+def file_type(mime_type: str) -> str:
+    """A document's type in French ("document Word (.docx)"), or its MIME type when it has no name here."""
+    from mairie.documents.checks import ACCEPTED
+
+    return ACCEPTED.get(mime_type, mime_type)
+
+
+@register.filter
 def rendition_of(document: Any, kind: str) -> Any:
     """The document's rendition of a kind, from prefetched renditions (no extra query)."""
     return document.rendition(kind)

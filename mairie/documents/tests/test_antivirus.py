@@ -66,8 +66,8 @@ def test_file_larger_than_clamd_accepts_is_refused_not_let_through(with_clamd, m
     path = make_file("gros.pdf", text_pdf("Rapport") + b"%" + b"x" * 1_500_000)
     with pytest.raises(FileRefused) as refused:
         check_file(path, "gros.pdf")
-    assert refused.value.code == "antivirus_unavailable"
-    assert "n'a pas pu être analysé par l'antivirus" in refused.value.message
+    assert refused.value.code == "antivirus_too_large"
+    assert "plus grand que ce que l'antivirus accepte d'analyser" in refused.value.message
 
 
 @pytest.mark.parametrize("where", ["tcp", "socket"])

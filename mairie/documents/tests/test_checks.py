@@ -15,10 +15,10 @@ from PIL import Image
 from mairie.audit.models import AuditEntry
 from mairie.courrier.models import ChronoCounter, Courrier
 from mairie.courrier.services import IncomingFile, RegistrationRefused, register_courrier
-from mairie.documents import pipeline, store
+from mairie.documents import checks, pipeline, store
 from mairie.documents.checks import FileRefused, check_file
 from mairie.documents.models import Document, StoredFile
-from mairie.documents.tests import samples
+from mairie.documents.tests import office_samples, samples
 
 # The truncated TIFF case makes Pillow warn before it fails; the warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
@@ -200,6 +200,9 @@ def test_accepted_formats_are_stored_as_sent(world, make_file, text_pdf, storage
             3,
         ),
         "message.eml": (samples.email_bytes(), "message/rfc822", None),
+        # Office documents: pages known once LibreOffice has converted them (test_office.py).
+        "lettre.docx": (office_samples.docx(["Demande de salle pour l'assemblée"]), checks.DOCX, None),
+        "budget.ods": (office_samples.ods([["Fournitures scolaires", 420.0]]), checks.ODS, None),
     }
     for name, (content, mime, pages) in files.items():
         path = make_file(name, content)
@@ -217,7 +220,7 @@ def test_accepted_formats_are_stored_as_sent(world, make_file, text_pdf, storage
         with store.open_file(document.original.path) as stored:
             assert stored.read() == content, f"{name} altered in the store"
         assert (storage_dir / store.original_path(sha)).exists()
-    assert list(Courrier.objects.order_by("number").values_list("number", flat=True)) == [1, 2, 3, 4, 5]
+    assert list(Courrier.objects.order_by("number").values_list("number", flat=True)) == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_type_comes_from_the_content_not_the_name(make_file, text_pdf) -> None:
