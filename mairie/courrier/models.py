@@ -60,6 +60,7 @@ class Channel(models.TextChoices):
     WEB_FORM = "web", "Formulaire en ligne"
     COUNTER = "counter", "Accueil (guichet)"
     PHONE = "phone", "Téléphone"
+    POST = "post", "Courrier postal"
     ORGANISATION = "organisation", "Autre collectivité"
 
 
@@ -147,6 +148,9 @@ class Courrier(models.Model):
     )
     due_date = models.DateField("échéance", null=True, blank=True)
     status = models.CharField("statut", max_length=16, choices=Status.choices, default=Status.A_TRAITER)
+    # What an intake channel could not read or keep (a refused attachment, a broken header…), in French,
+    # shown to the agent on the courrier's page.
+    intake_warnings = models.JSONField("avertissements de réception", default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
