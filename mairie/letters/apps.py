@@ -5,3 +5,6 @@ class LettersConfig(AppConfig):
     name = "mairie.letters"
     label = "letters"
     verbose_name = "Modèles de lettres et réponses"
+
+    def ready(self) -> None:
+        from mairie.core import mailer  # noqa: F401 - registers the duty that re-queues orphaned e-mails
