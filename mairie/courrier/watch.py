@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError
 
+from mairie.courrier.batch import SPLITTABLE
 from mairie.courrier.models import Channel, Status
 from mairie.courrier.services import (
     IncomingFile,
@@ -23,6 +24,7 @@ from mairie.courrier.services import (
     log_refusals,
     register_courrier,
 )
+from mairie.documents.checks import CheckedFile
 from mairie.jobs.services import periodic
 from mairie.organisations.models import Organisation
 
@@ -86,6 +88,8 @@ def ingest_watched_file(organisation: Organisation, path: Path) -> str:
         logger.warning("Fichier déposé refusé %s : %s", path, refused[0][1].message)
         return "refused"
     key = ("watch", f"{path.name}:{checked[0].sha256}")
+    if checked[0].mime_type in SPLITTABLE and (checked[0].page_count or 0) > 1:
+        return _ingest_batch(organisation, path, checked[0], key)
     try:
         courrier = register_courrier(
             organisation=organisation,
@@ -101,6 +105,43 @@ def ingest_watched_file(organisation: Organisation, path: Path) -> str:
         return "refused"
     _move(path, path.parent / DONE_DIR, f"{courrier.chrono}_{path.name}")
     return courrier.chrono or ""
+
+
+def _ingest_batch(organisation: Organisation, path: Path, checked: CheckedFile, key: tuple[str, str]) -> str:
+    """A multi-page scan: split on the platform's separator sheets when it has some, else one courrier.
+
+    Idempotent like a single file: the parts carry the batch's intake keys, a file without separator
+    the folder's own key; the chronos are returned comma-separated.
+    """
+    from mairie.courrier.batch import register_batch
+
+    def attempt() -> list[str]:
+        result = register_batch(
+            organisation=organisation,
+            actor=None,
+            checked=checked,
+            split="separators",
+            single_intake_key=key,
+            channel=Channel.SCAN,
+            status=Status.A_ENREGISTRER,
+        )
+        for warning in result.warnings:
+            logger.warning("Fichier déposé %s : %s", path, warning)
+        return [c.chrono or "" for c in result.courriers]
+
+    try:
+        try:
+            chronos = attempt()
+        except IntegrityError:  # another worker registered it at the same instant
+            chronos = attempt()
+    except RegistrationRefused as exc:  # e.g. nothing but separator sheets: it would never change
+        target = _move(path, path.parent / REFUSED_DIR, path.name)
+        target.with_name(target.name + ".motif.txt").write_text(
+            exc.refusals[0][1].message + "\n", encoding="utf-8"
+        )
+        return "refused"
+    _move(path, path.parent / DONE_DIR, f"{chronos[0]}_{path.name}")
+    return ", ".join(chronos)
 
 
 def scan_watch_dir(root: str | None = None) -> list[str]:
