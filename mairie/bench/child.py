@@ -23,6 +23,8 @@ TASKS = {
     "b6-register": "mairie.bench.b6_register:child_register",
     "b6-raw": "mairie.bench.b6_register:child_raw",
     "b6-latency": "mairie.bench.b6_register:child_latency",
+    "b9": "mairie.bench.b9_mail:child_measure",
+    "b8": "mairie.bench.b8_batch:child_measure",
 }
 
 

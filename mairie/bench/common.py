@@ -34,6 +34,7 @@ class Options:
     db_prefix: str = "mairie_bench"
     keep: bool = False
     b4_sizes: list[int] | None = None  # documents at each measuring point of B4 (default 10,000 then 100,000)
+    b9_messages: int | None = None  # messages of B9 (default 200, quick 40)
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
 
     def pick(self, full: Any, quick: Any) -> Any:
