@@ -45,7 +45,7 @@ typecheck:
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## make bench: benchmarks B1, B2, B4, B5, B6 (results appended to docs/benchmarks.md)
+## make bench: benchmarks B1, B2, B4–B9 (results appended to docs/benchmarks.md)
 bench: install-test
 	@scripts/system-deps.sh bench
 	$(BIN)/python -m mairie.bench $(BENCH_ARGS)

@@ -32,6 +32,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Keys that encrypt stored secrets (mairie.core.crypto): the first encrypts, all decrypt. Empty: a key
+# generated once in the data directory (<data dir>/encryption_key).
+ENCRYPTION_KEYS = env_list("MAIRIE_ENCRYPTION_KEYS", "")
 DEBUG = env_bool("MAIRIE_DEBUG", False)
 ALLOWED_HOSTS = env_list("MAIRIE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("MAIRIE_CSRF_TRUSTED_ORIGINS", "")
@@ -167,6 +170,8 @@ WATCH_DIR = env_str("MAIRIE_WATCH_DIR", "")
 # --- OCR ----------------------------------------------------------------------------------------------
 OCR_LANGUAGE = env_str("MAIRIE_OCR_LANGUAGE", "fra")
 OCR_TIMEOUT = env_int("MAIRIE_OCR_TIMEOUT", 600)
+# Office documents (.docx, .odt, .xlsx, .ods, .doc, .xls, .rtf) are converted to PDF by LibreOffice.
+OFFICE_TIMEOUT = env_float("MAIRIE_OFFICE_TIMEOUT", 120)
 
 # --- Jobs ---------------------------------------------------------------------------------------------
 TASKS = {
@@ -177,6 +182,16 @@ TASKS = {
 WORKER_HEARTBEAT_SECONDS = env_float("MAIRIE_WORKER_HEARTBEAT", 10.0)
 WORKER_STALE_SECONDS = env_float("MAIRIE_WORKER_STALE_AFTER", 60.0)
 WORKER_POLL_SECONDS = env_float("MAIRIE_WORKER_POLL", 1.0)
+
+# --- Mailboxes (mairie.mail) ---------------------------------------------------------------------------
+MAIL_POLL_SECONDS = env_float("MAIRIE_MAIL_POLL_SECONDS", 120.0)
+MAIL_MAX_BYTES = env_int("MAIRIE_MAIL_MAX_BYTES", 50 * 1024 * 1024)
+MAIL_TIMEOUT_SECONDS = env_float("MAIRIE_MAIL_TIMEOUT", 30.0)
+
+# --- Recognition and routing (mairie.routing) ---------------------------------------------------------
+ROUTING_MIN_SAMPLES = env_int("MAIRIE_ROUTING_MIN_SAMPLES", 20)
+ROUTING_RETRAIN_EVERY = env_int("MAIRIE_ROUTING_RETRAIN_EVERY", 20)
+ROUTING_RETRAIN_MAX_AGE_HOURS = env_int("MAIRIE_ROUTING_RETRAIN_MAX_AGE_HOURS", 24)
 
 # --- Web server ---------------------------------------------------------------------------------------
 WEB_WORKERS = env_int("MAIRIE_WEB_WORKERS", 2)
@@ -200,18 +215,14 @@ X_FRAME_OPTIONS = "SAMEORIGIN"
 SECURE_REFERRER_POLICY = "same-origin"
 
 # --- E-mail -------------------------------------------------------------------------------------------
-EMAIL_HOST = env_str("MAIRIE_SMTP_HOST", "")
-EMAIL_PORT = env_int("MAIRIE_SMTP_PORT", 25)
-EMAIL_HOST_USER = env_str("MAIRIE_SMTP_USER", "")
-EMAIL_HOST_PASSWORD = env_str("MAIRIE_SMTP_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("MAIRIE_SMTP_STARTTLS", False)
-DEFAULT_FROM_EMAIL = env_str("MAIRIE_FROM_EMAIL", "Mairie <ne-pas-repondre@localhost>")
-EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
-    else "django.core.mail.backends.filebased.EmailBackend"
-)
-EMAIL_FILE_PATH = str(DATA_DIR / "mail-outbox")
+# Messages go through mairie.core.mailer (kept whole, sent by a job, retried): smtp://user:pass@host:port,
+# ?starttls=1, or smtps://; empty, they are written as .eml files under <data dir>/outbox/.
+SMTP_URL = env_str("MAIRIE_SMTP_URL", "")
+MAIL_FROM = env_str("MAIRIE_MAIL_FROM", "Mairie <ne-pas-repondre@localhost>")
+DEFAULT_FROM_EMAIL = MAIL_FROM
+# Django's own mail functions are not used; should anything call them, their messages stay on disk.
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = str(DATA_DIR / "outbox" / "django")
 
 # --- Internationalisation -----------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

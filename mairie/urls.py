@@ -10,6 +10,9 @@ urlpatterns = [
     path("o/<slug:slug>/", include("mairie.courrier.urls")),
     path("o/<slug:slug>/", include("mairie.organisations.urls")),
     path("o/<slug:slug>/", include("mairie.jobs.urls")),
+    path("o/<slug:slug>/", include("mairie.routing.urls")),
+    path("o/<slug:slug>/", include("mairie.letters.urls")),
+    path("o/<slug:slug>/", include("mairie.mail.urls")),
 ]
 
 handler404 = "mairie.core.errors.not_found"

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from mairie.courrier.models import Channel, Contact, Courrier, Direction, Kind, Status
+from mairie.documents.checks import ACCEPT_ATTRIBUTE
 from mairie.organisations.models import Organisation, Service
 
 
@@ -62,14 +63,27 @@ class _OrgForm(forms.Form):
 
 class UploadForm(_OrgForm):
     files = MultipleFileField(  # type: ignore[assignment]
-        label="Fichiers (PDF, PNG, JPEG, TIFF ou courriel .eml)",
-        help_text="Vous pouvez en choisir plusieurs, ou les glisser ici.",
+        label="Fichiers (PDF, images, courriels .eml ou documents bureautiques)",
+        help_text=(
+            "Formats acceptés : PDF, PNG, JPEG, TIFF, courriel .eml, et documents bureautiques Word (.docx, "
+            ".doc), OpenDocument (.odt, .ods), Excel (.xlsx, .xls) et RTF, convertis en PDF pour être lus "
+            "dans le navigateur. Vous pouvez en choisir plusieurs, ou les glisser ici."
+        ),
+        widget=MultipleFileInput(attrs={"accept": ACCEPT_ATTRIBUTE}),
     )
     grouping = forms.ChoiceField(
         label="Regroupement",
         choices=[("each", "Un courrier par fichier"), ("one", "Un seul courrier avec toutes les pièces")],
         initial="each",
         widget=forms.RadioSelect,
+    )
+    split_separators = forms.BooleanField(
+        label="Ce fichier contient plusieurs courriers séparés par des feuilles de séparation",
+        help_text="Chaque partie devient un courrier avec son propre numéro chrono.",
+        required=False,
+    )
+    split_blank = forms.BooleanField(
+        label="Ce fichier contient plusieurs courriers séparés par des pages blanches", required=False
     )
     channel = forms.ChoiceField(label="Canal de réception", choices=Channel.choices, initial=Channel.SCAN)
     subject = forms.CharField(label="Objet", max_length=500, required=False)
@@ -79,6 +93,17 @@ class UploadForm(_OrgForm):
     service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none(), required=False)
     due_date = forms.DateField(
         label="Échéance", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class SeparatorSheetsForm(_OrgForm):
+    count = forms.IntegerField(label="Nombre de feuilles", min_value=1, max_value=200, initial=10)
+    service = forms.ModelChoiceField(
+        label="Service destinataire (facultatif)",
+        queryset=Service.objects.none(),
+        required=False,
+        empty_label="Aucun : l'agent choisira",
+        help_text="Pré-remplit le service des courriers qui suivent chaque feuille.",
     )
 
 

@@ -181,6 +181,7 @@ def register_courrier(
     received_at: dt.datetime | None = None,
     status: str | None = None,
     intake_key: tuple[str, str] | None = None,
+    warnings: Sequence[str] = (),
 ) -> Courrier:
     """Register one courrier with its documents, numbered, indexed and journaled in one transaction.
 
@@ -226,6 +227,7 @@ def register_courrier(
                 assigned_to=assigned_to,
                 due_date=due_date,
                 status=status,
+                intake_warnings=[str(w)[:1000] for w in warnings],
                 created_by=actor,
             )
             from mairie.documents.tasks import process_document_task
@@ -245,6 +247,10 @@ def register_courrier(
                 )
                 documents.append(document)
                 process_document_task.enqueue(document.pk)
+            if documents and direction == Direction.ARRIVEE:  # suggestions needing no text (same file…)
+                from mairie.routing.services import enqueue_suggestion
+
+                enqueue_suggestion(courrier.pk)
             if intake_key is not None:
                 IntakeKey.objects.create(
                     organisation=organisation, source=intake_key[0], key=intake_key[1], courrier=courrier
@@ -343,6 +349,10 @@ def update_courrier(*, membership: Membership, courrier: Courrier, **changes: An
             current.status = Status.A_TRAITER
             described.append("statut : À traiter")
         current.save()
+        if "service" in changes:  # confirms or corrects a suggestion: the classifier learns from it
+            from mairie.routing.services import note_service_decision
+
+            note_service_decision(current, membership.user)
         index_courrier(current)
         record(
             organisation=org,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mairie.courrier import views
+from mairie.courrier import batch_views, views
 
 app_name = "courrier"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("registre/export/", views.register_export, name="export"),
     path("recherche/", views.search, name="search"),
     path("courriers/nouveau/", views.upload, name="upload"),
+    path("courrier/separateurs/", batch_views.separator_sheets, name="separators"),
     path("courriers/<str:chrono>/", views.detail, name="detail"),
     path("courriers/<str:chrono>/modifier/", views.edit, name="edit"),
     path("courriers/<str:chrono>/statut/", views.change_status, name="status"),

@@ -103,7 +103,7 @@ def inbox(request: OrgRequest) -> HttpResponse:
     page = Page(_page_number(request), counts[tab])
     rows = (
         base.filter(conditions[tab])
-        .select_related("contact", "service", "assigned_to")
+        .select_related("contact", "service", "assigned_to", "routing_suggestion")
         .order_by("due_date" if tab == "overdue" else "-received_at", "-id")[
             page.offset : page.offset + PAGE_SIZE
         ]
@@ -331,14 +331,97 @@ def _register_uploads(request: OrgRequest, form: UploadForm) -> tuple[list[Courr
         "service": data.get("service"),
         "due_date": data.get("due_date"),
     }
+    split = {(True, False): "separators", (False, True): "blank", (True, True): "both"}.get(
+        (bool(data.get("split_separators")), bool(data.get("split_blank")))
+    )
+    if split is not None:  # batch scans: each file is split into courriers (see courrier/batch.py)
+        return _register_batches(request, incoming, split, common)
     groups = [incoming] if data["grouping"] == "one" else [[f] for f in incoming]
     registered: list[Courrier] = []
     refused: list[tuple[str, str]] = []
     for group in groups:
+        if len(group) == 1 and _is_email(group[0]):
+            _register_email_upload(request, group[0], data, registered, refused)
+            continue
         try:
             registered.append(services.register_courrier(files=group, **common))
         except services.RegistrationRefused as exc:
             refused += [(name, r.message) for name, r in exc.refusals]
+    return registered, refused
+
+
+def _is_email(item: services.IncomingFile) -> bool:
+    from mairie.documents.checks import EML, sniff
+
+    with open(item.path, "rb") as handle:
+        return sniff(handle.read(8192)) == EML
+
+
+def _register_email_upload(
+    request: OrgRequest,
+    item: services.IncomingFile,
+    data: dict[str, Any],
+    registered: list[Courrier],
+    refused: list[tuple[str, str]],
+) -> None:
+    """A saved e-mail (.eml) dropped in the browser is read like one fetched from a mailbox: its body as a
+    letter, its attachments as documents, its sender as the contact (mail/intake.py). What the agent
+    typed in the form (subject, sender, type, due date) then takes precedence over what the message says."""
+    from pathlib import Path
+
+    from mairie.mail.intake import register_message
+
+    result = register_message(
+        organisation=request.organisation,
+        raw=Path(item.path).read_bytes(),
+        actor=request.user,
+        service=data.get("service"),
+    )
+    if result.courrier is None:
+        refused.append((item.name, result.reason))
+        return
+    courrier = result.courrier
+    if result.status == "duplicate":
+        messages.info(
+            request, f"« {item.name} » : ce courriel est déjà enregistré sous le numéro {courrier.chrono}."
+        )
+    for warning in result.warnings:
+        messages.warning(request, f"« {item.name} » — {warning}")
+    changes: dict[str, Any] = {}
+    if data.get("subject", "").strip():
+        changes["subject"] = data["subject"]
+    if data.get("sender_name") or data.get("sender_email"):
+        changes["contact"] = services.find_or_create_contact(
+            organisation=request.organisation,
+            name=data.get("sender_name", ""),
+            email=data.get("sender_email", ""),
+        )
+    if data.get("due_date"):
+        changes["due_date"] = data["due_date"]
+    if data.get("kind") and data["kind"] != courrier.kind and result.status != "duplicate":
+        changes["kind"] = data["kind"]
+    if changes and result.status != "duplicate" and services.can_edit(request.membership, courrier):
+        courrier = services.update_courrier(membership=request.membership, courrier=courrier, **changes)
+    registered.append(courrier)
+
+
+def _register_batches(
+    request: OrgRequest, incoming: list[services.IncomingFile], split: str, common: dict[str, Any]
+) -> tuple[list[Courrier], list[tuple[str, str]]]:
+    from mairie.courrier.batch import register_batch, summary_line
+
+    registered: list[Courrier] = []
+    refused: list[tuple[str, str]] = []
+    for item in incoming:
+        try:
+            result = register_batch(incoming=item, split=split, **common)
+        except services.RegistrationRefused as exc:
+            refused += [(name, r.message) for name, r in exc.refusals]
+            continue
+        registered += result.courriers
+        messages.info(request, summary_line(item.name, result))
+        for warning in result.warnings:
+            messages.warning(request, f"« {item.name} » — {warning}")
     return registered, refused
 
 

@@ -19,6 +19,8 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from mairie.courrier.models import Courrier
 from mairie.documents.models import Document
+from mairie.letters.services import templates_for
+from mairie.mail.models import Mailbox
 from mairie.organisations.models import Organisation, Role, Service
 from mairie.organisations.services import add_member, set_logo
 from mairie.testing.factories import courrier_with_document
@@ -47,9 +49,11 @@ PARAMS: dict[str, Callable[[Tenant], list[Any]]] = {
     "kind": lambda t: ["original", "pdf", "thumbnail", "text"],
     "org_id": lambda t: [t.org.pk],
     "service_id": lambda t: [t.service.pk],
+    "template_id": lambda t: [templates_for(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
+    "mailbox_id": lambda t: [Mailbox.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
 }
 # Parameters that name a tenant's object: swapping one of them for another tenant's must give a 404.
-OBJECT_PARAMS = {"chrono", "document_id", "org_id", "service_id"}
+OBJECT_PARAMS = {"chrono", "document_id", "mailbox_id", "org_id", "service_id", "template_id"}
 
 # URLs that show no organisation's data: anyone may reach them (or any logged-in person, for their own
 # account). Keep this list short; every other URL is checked below.
@@ -129,6 +133,10 @@ def tenants(world: Any) -> tuple[Tenant, Tenant]:
     assert courrier_a.chrono != courrier_b.chrono
     for org in (world.commune, world.other_commune):  # so that their logo's URL answers
         set_logo(actor=None, organisation=org, data=_png())
+    for org in (world.commune, world.other_commune):  # a mailbox each (not reachable: never fetched here)
+        Mailbox.objects.create(
+            organisation=org, label="Mairie", host="imap.invalid", username="u", password="p"
+        )
     return Tenant(world.commune, courrier_a, document_a), Tenant(world.other_commune, courrier_b, document_b)
 
 

@@ -194,3 +194,44 @@ def test_size_limit_handler_stops_a_file_as_soon_as_it_passes_the_limit(settings
     handler.new_file("files", "petit.pdf", "application/pdf", None)  # the next file starts from zero
     assert handler.receive_data_chunk(chunk, 0) == chunk
     assert handler.too_large == ["enorme.pdf"]
+
+
+def test_saved_email_dropped_in_the_browser_is_read_like_a_fetched_one(
+    world, as_user, storage_dir, upload_tmp
+) -> None:
+    from mairie.courrier.models import Channel
+    from mairie.mail.tests.corpus import CORPUS
+
+    client = as_user(world.secretary)
+    raw = CORPUS["mixed_alternative"]
+    response = _post(client, [SimpleUploadedFile("transfert.eml", raw)])
+    assert response.status_code == 302
+    courrier = Courrier.objects.get()
+    assert courrier.channel == Channel.EMAIL
+    assert courrier.created_by == world.secretary
+    names = [d.original_name for d in courrier.documents.order_by("position")]
+    assert names[:2] == ["courriel.eml", "courriel.pdf"] and len(names) >= 3  # its attachments too
+    assert courrier.contact is not None and courrier.contact.email
+    # The same message dropped again is recognised (Message-ID), not registered twice.
+    again = _post(client, [SimpleUploadedFile("copie.eml", raw)])
+    assert again.status_code == 302 and Courrier.objects.count() == 1
+    page = client.get(again["Location"]).content.decode()
+    assert f"ce courriel est déjà enregistré sous le numéro {courrier.chrono}" in page
+
+
+def test_what_the_agent_types_overrides_the_message_for_an_uploaded_email(
+    world, as_user, storage_dir, upload_tmp
+) -> None:
+    from mairie.mail.tests.corpus import CORPUS
+
+    client = as_user(world.secretary)
+    response = _post(
+        client,
+        [SimpleUploadedFile("message.eml", CORPUS["plain_utf8"])],
+        subject="Objet saisi par l'agent",
+        sender_name="Mme Agent Saisie",
+    )
+    assert response.status_code == 302
+    courrier = Courrier.objects.get()
+    assert courrier.subject == "Objet saisi par l'agent"
+    assert courrier.contact.display_name == "Mme Agent Saisie"

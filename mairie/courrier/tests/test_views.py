@@ -244,7 +244,7 @@ def test_courrier_page_shows_documents_text_history_and_comments(world, as_user,
     html = response.content.decode()
     assert "Échafaudage rue Haute" in html
     assert "demande-echafaudage.pdf" in html
-    assert re.search(r"application/pdf · [\d,]+\sKo · 1 page", html)  # French units
+    assert re.search(r">PDF · [\d,]+\sKo · 1 page", html)  # the type and units in French
     assert "sollicite l&#x27;autorisation d&#x27;occuper le domaine public" in html  # the document's text
     document = letter.documents.get()
     assert f"/pieces/{document.pk}/pages/1/" in html  # the page viewer
