@@ -174,6 +174,7 @@ def create_demo(*, letters: int = 30) -> dict[str, object]:
     created = 0
     if not commune.courriers.exists():
         created += _demo_courriers(commune, letters - 4)
+        created += _demo_emails(commune)
     if not montbrun.courriers.exists():
         created += _demo_courriers(montbrun, 2, offset=100)
     if not villeneuve.courriers.exists():
@@ -231,4 +232,17 @@ def _demo_courriers(org: Organisation, count: int, offset: int = 0) -> int:
                     if waiting
                     else (Status.TRAITE if i < count // 3 else Status.A_TRAITER),
                 )
+    return count
+
+
+def _demo_emails(org: Organisation) -> int:
+    """A few e-mails as the mailbox would bring them in: one with attachments, one in HTML with a logo, one
+    whose attachments could not all be kept (its warnings show on the courrier's page)."""
+    from mairie.mail.intake import register_message
+    from mairie.mail.tests.corpus import CORPUS  # the generated corpus the tests and benchmarks also use
+
+    count = 0
+    for name in ("mixed_alternative", "html_inline_images", "latin1_qp", "refused_attachments"):
+        result = register_message(organisation=org, raw=CORPUS[name])
+        count += result.courrier is not None and result.status != "duplicate"
     return count

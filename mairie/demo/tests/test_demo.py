@@ -14,7 +14,7 @@ from mairie.organisations.models import Organisation
 @pytest.mark.django_db(transaction=True)
 def test_demo_is_complete_idempotent_and_goes_through_the_real_pipeline(run_jobs, capsys):
     first = create_demo(letters=5)
-    assert first["courriers_created"] == 5
+    assert first["courriers_created"] == 9  # 5 scanned letters and 4 e-mails in Saint-Aubin
     kinds = dict(Organisation.objects.values_list("slug", "kind"))
     assert kinds == {
         "numerique-34": "syndicat",
@@ -32,12 +32,16 @@ def test_demo_is_complete_idempotent_and_goes_through_the_real_pipeline(run_jobs
     call_command("demo", letters=5)
     out = capsys.readouterr().out
     assert "déjà en place" in out and "Mairie-demo-2026" in out and "admin-syndicat" in out
-    assert Courrier.objects.count() == 5
+    assert Courrier.objects.count() == 9
 
     run_jobs()
-    documents = Document.objects.all()
-    assert documents.count() == 5
-    assert all(d.status == Document.Status.DONE and d.text_source == "ocr" for d in documents)
+    scans = Document.objects.exclude(courrier__channel="email")
+    assert scans.count() == 5
+    assert all(d.status == Document.Status.DONE and d.text_source == "ocr" for d in scans)
+    emails = Courrier.objects.filter(channel="email", organisation__slug="saint-aubin")
+    assert emails.count() == 4
+    assert all(d.status == Document.Status.DONE for d in Document.objects.filter(courrier__in=emails))
+    assert emails.exclude(intake_warnings=[]).exists()  # one shows what could not be kept
     assert Courrier.objects.filter(status=Status.A_ENREGISTRER).exists()
     for org in Organisation.objects.all():
         assert verify_chain(org).ok
