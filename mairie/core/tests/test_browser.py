@@ -60,6 +60,7 @@ def _assert_no_other_database_session() -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_agent_journey_is_accessible_in_chromium(world, live_server, run_jobs, tmp_path, monkeypatch):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import expect, sync_playwright
 
     # Playwright's synchronous API runs an event loop in this thread; the worker run below (run_jobs)
@@ -116,10 +117,16 @@ def test_agent_journey_is_accessible_in_chromium(world, live_server, run_jobs, t
             expect(page.locator(".ocr-text")).to_contain_text("restauration scolaire")
             page.get_by_text("Modifier, attribuer, transmettre").click()
             audit(page, "courrier")
-            image_ok = page.evaluate(
-                "() => [...document.querySelectorAll('.page img')].every(i => i.complete && i.naturalWidth > 0)"
-            )
-            assert image_ok, "l'image de la page du document ne s'affiche pas"
+            # The page images are lazy-loaded: brought into view, each must load and decode.
+            page.locator(".page img").first.scroll_into_view_if_needed()
+            try:
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.page img')]"
+                    ".every(i => i.complete && i.naturalWidth > 0)",
+                    timeout=10_000,
+                )
+            except PlaywrightTimeoutError:
+                raise AssertionError("l'image de la page du document ne s'affiche pas") from None
 
             # Assign it to herself with a due date already past: it shows in her inbox, late.
             page.get_by_label("Agent", exact=True).select_option(label="Sylvie Marchand")
