@@ -20,7 +20,8 @@ class Command(BaseCommand):
         created = result["courriers_created"]
         if created:
             self.stdout.write(
-                f"{created} courriers numérisés enregistrés ; le travailleur en lit le texte (OCR)."
+                f"{created} courriers enregistrés (lettres numérisées et courriels) ; le travailleur en lit "
+                "le texte (OCR)."
             )
         else:
             self.stdout.write("Démonstration déjà en place : rien à créer.")
