@@ -120,7 +120,8 @@ def _number_and_journal(courrier: Courrier, *, actor: Any, summary: Callable[[Co
 def contact_match_key(name: str, email: str = "") -> str:
     if email:
         return "@" + email.strip().lower()
-    return " ".join(fold(name).split())[:200]
+    # Typographic apostrophes (« L’Hôte », from word processors and OCR) match typed ones (« L'Hote »).
+    return " ".join(fold(name).replace("’", "'").split())[:200]
 
 
 def find_or_create_contact(

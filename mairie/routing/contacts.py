@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from mairie.courrier.models import Contact
+from mairie.courrier.services import contact_match_key
 from mairie.organisations.models import Organisation
 from mairie.search.normalise import fold
 
@@ -108,7 +109,7 @@ def match_contact(organisation: Organisation, text: str) -> ContactMatch:
         if by_email is not None:
             return ContactMatch(by_email, "même adresse électronique", {})
     if block.name:
-        name_key = folded_key(block.name)
+        name_key = contact_match_key(block.name)  # the key contacts are stored under
         words = name_key.split()
         name_keys = {name_key, " ".join(reversed(words))}  # « MERCIER Élodie » is Élodie Mercier
         named = list(contacts.filter(match_key__in=sorted(name_keys))[:20])
@@ -116,7 +117,8 @@ def match_contact(organisation: Organisation, text: str) -> ContactMatch:
             named += [
                 c
                 for c in contacts.filter(postal_code=block.postal_code)[:500]
-                if folded_key(f"{c.first_name} {c.name}") in name_keys or folded_key(c.name) in name_keys
+                if contact_match_key(f"{c.first_name} {c.name}") in name_keys
+                or contact_match_key(c.name) in name_keys
             ]
         for contact in named:
             if contact.postal_code == block.postal_code and _same_street(

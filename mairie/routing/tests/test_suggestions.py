@@ -276,3 +276,14 @@ def test_a_late_job_without_the_text_never_overwrites_suggestions_made_with_it(w
     assert suggest_for_courrier(courrier.pk) == "outdated"
     suggestion.refresh_from_db()
     assert suggestion.with_text and suggestion.deadline_kind == "recours_gracieux"
+
+
+def test_contact_saved_with_a_typographic_apostrophe_matches_a_letter_with_a_plain_one(world) -> None:
+    from mairie.courrier.services import find_or_create_contact
+    from mairie.routing.contacts import match_contact
+
+    known = find_or_create_contact(organisation=world.commune, name="Jeanne L’Hôte")
+    letter = (
+        "Jeanne L'Hôte\n12 rue des Écoles\n34980 Saint-Aubin-les-Vignes\n\nMadame le Maire,\nJe vous écris."
+    )
+    assert match_contact(world.commune, letter).contact == known
