@@ -60,6 +60,11 @@ INSTALLED_APPS = [
     "mairie.mail",
     "mairie.letters",
     "mairie.routing",
+    "mairie.workflows",
+    "mairie.dossiers",
+    "mairie.signatures",
+    "mairie.circuits",
+    "mairie.notifications",
     "mairie.jobs",
     "mairie.demo",
 ]

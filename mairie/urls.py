@@ -13,6 +13,11 @@ urlpatterns = [
     path("o/<slug:slug>/", include("mairie.routing.urls")),
     path("o/<slug:slug>/", include("mairie.letters.urls")),
     path("o/<slug:slug>/", include("mairie.mail.urls")),
+    path("o/<slug:slug>/", include("mairie.workflows.urls")),
+    path("o/<slug:slug>/", include("mairie.dossiers.urls")),
+    path("o/<slug:slug>/", include("mairie.signatures.urls")),
+    path("o/<slug:slug>/", include("mairie.circuits.urls")),
+    path("o/<slug:slug>/", include("mairie.notifications.urls")),
 ]
 
 handler404 = "mairie.core.errors.not_found"

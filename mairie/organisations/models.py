@@ -111,6 +111,10 @@ CAPABILITIES: dict[str, set[str]] = {
     "courrier.edit_any": {Role.ADMIN, Role.COURRIER},
     "courrier.comment": {Role.ADMIN, Role.COURRIER, Role.AGENT, Role.ELU},
     "courrier.export": {Role.ADMIN, Role.COURRIER},
+    "dossier.view": {Role.ADMIN, Role.COURRIER, Role.AGENT, Role.ELU, Role.LECTURE},
+    "dossier.edit": {Role.ADMIN, Role.COURRIER, Role.AGENT},
+    # Visa and signature in the parapheur: elected members and administrators (and anyone a circuit names).
+    "circuit.sign": {Role.ADMIN, Role.ELU},
     "org.admin": {Role.ADMIN},
     "jobs.admin": {Role.ADMIN},
 }
