@@ -34,7 +34,9 @@ class WorkflowDefinition(models.Model):
         ordering = ["name", "-version"]
         verbose_name = "définition de circuit de traitement"
         constraints = [
-            models.UniqueConstraint(fields=["organisation", "name", "version"], name="unique_workflow_version"),
+            models.UniqueConstraint(
+                fields=["organisation", "name", "version"], name="unique_workflow_version"
+            ),
             models.UniqueConstraint(
                 fields=["organisation", "name"],
                 condition=models.Q(is_current=True),
