@@ -192,11 +192,24 @@ WORKER_POLL_SECONDS = env_float("MAIRIE_WORKER_POLL", 1.0)
 MAIL_POLL_SECONDS = env_float("MAIRIE_MAIL_POLL_SECONDS", 120.0)
 MAIL_MAX_BYTES = env_int("MAIRIE_MAIL_MAX_BYTES", 50 * 1024 * 1024)
 MAIL_TIMEOUT_SECONDS = env_float("MAIRIE_MAIL_TIMEOUT", 30.0)
+# Workflows: seconds to wait for the server a « webhook » action calls (the call is retried 4 times).
+WEBHOOK_TIMEOUT_SECONDS = env_float("MAIRIE_WEBHOOK_TIMEOUT", 10.0)
+
+# --- Electronic signatures (mairie.signatures) --------------------------------------------------------
+# RFC 3161 time-stamping authority (HTTP): set, signatures are PAdES B-T; empty, B-B.
+TSA_URL = env_str("MAIRIE_TSA_URL", "")
+TSA_TIMEOUT_SECONDS = env_float("MAIRIE_TSA_TIMEOUT", 10.0)
+# PEM bundle of the certification authorities whose signatures are "reconnues" (trusted) when verifying.
+SIGNATURE_TRUST_ROOTS = env_str("MAIRIE_SIGNATURE_TRUST_ROOTS", "")
 
 # --- Recognition and routing (mairie.routing) ---------------------------------------------------------
 ROUTING_MIN_SAMPLES = env_int("MAIRIE_ROUTING_MIN_SAMPLES", 20)
 ROUTING_RETRAIN_EVERY = env_int("MAIRIE_ROUTING_RETRAIN_EVERY", 20)
 ROUTING_RETRAIN_MAX_AGE_HOURS = env_int("MAIRIE_ROUTING_RETRAIN_MAX_AGE_HOURS", 24)
+
+# --- Tasks (mairie.dossiers.reminders) ---------------------------------------------------------------
+# Days before a task's deadline its assignee is reminded (once); after it, the task is escalated (once).
+TASK_REMINDER_DAYS = env_int("MAIRIE_TASK_REMINDER_DAYS", 2)
 
 # --- Web server ---------------------------------------------------------------------------------------
 WEB_WORKERS = env_int("MAIRIE_WEB_WORKERS", 2)

@@ -25,6 +25,9 @@ TASKS = {
     "b6-latency": "mairie.bench.b6_register:child_latency",
     "b9": "mairie.bench.b9_mail:child_measure",
     "b8": "mairie.bench.b8_batch:child_measure",
+    "b10-setup": "mairie.bench.b10_transitions:child_setup",
+    "b10-transitions": "mairie.bench.b10_transitions:child_transitions",
+    "b11": "mairie.bench.b11_signature:child_measure",
 }
 
 

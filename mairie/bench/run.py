@@ -18,8 +18,8 @@ from pathlib import Path
 
 from mairie.bench.common import BenchError, Databases, Options, Section, log, postgres_version
 
-ALL = ("B1", "B2", "B4", "B5", "B6", "B7", "B8", "B9")
-NEEDS_POSTGRES = {"B6"}
+ALL = ("B1", "B2", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11")
+NEEDS_POSTGRES = {"B6", "B10"}
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
@@ -140,6 +140,8 @@ def runners(dbs: Databases) -> dict[str, Callable[[Options], Section]]:
         b7_routing,
         b8_batch,
         b9_mail,
+        b10_transitions,
+        b11_signature,
     )
 
     return {
@@ -151,6 +153,8 @@ def runners(dbs: Databases) -> dict[str, Callable[[Options], Section]]:
         "B7": b7_routing.run,
         "B8": lambda opts: b8_batch.run(opts, dbs),
         "B9": lambda opts: b9_mail.run(opts, dbs),
+        "B10": lambda opts: b10_transitions.run(opts, dbs),
+        "B11": lambda opts: b11_signature.run(opts, dbs),
     }
 
 
@@ -218,6 +222,7 @@ machine**: on a shared machine absolute times move by ±40 % from one run to the
 | B7 | accuracy of the service suggestion: the organisation's classifier (TF-IDF + logistic regression) trained on 2/3 of 360 generated French courriers to the 9 services of a small commune, tested on the last 1/3; 5 corpus seeds (1 in `--quick`); also the type, the same letters with OCR noise, training and prediction times; no database | the keyword rules a new organisation starts with, on the same letters | top-1 ≥ 85 %, top-3 ≥ 95 % (every seed) |
 | B8 | CPU-seconds per page to split a 50-page batch scan (10 printed-and-scanned separator sheets, 40 letter pages) into 10 courriers with `register_batch` — page analysis, QR codes, split, checks, registration; no OCR — pinned to one core, SQLite and PostgreSQL | B1's OCR floor: raw `tesseract -l fra` CPU-seconds on one content page of the same batch | ≤ 0.10× (the issue sets none: splitting must stay small beside the OCR that follows) |
 | B9 | e-mail intake: messages per second from a real Dovecot mailbox (loopback) into the register — one `mairie mail fetch` pass over 200 messages of the e-mail test corpus: download, parsing, body rendered as PDF, checks (clamd off), storage, numbering, move to the done folder; the attachments' OCR is excluded (queued, not run) — SQLite and PostgreSQL, pinned to one core; then the same pass timed stage by stage | a raw `imapclient` fetch (`FETCH uid BODY.PEEK[]` of every UID) of the same messages, same Dovecot, same process | — (the issue sets none: the ratio and where the time goes are reported) |
+| B11 | electronic signatures: PDFs signed per second (PAdES B-B with the organisation's server seal: `load_signer` + `sign_pdf`, visible block placed and drawn) and validated per second (`verify_pdf`, French report), a 2-page WeasyPrint letter, SQLite, pinned to one core | raw pyHanko: `signers.sign_pdf` of the same bytes with the same key already loaded (invisible signature) / `validate_pdf_signature` alone | — |
 
 Options: `python -m mairie.bench B4 B6` runs some only (`make bench BENCH_ARGS="B4 B6"`); `--quick` uses tiny
 sizes (a smoke test, also run by the test suite, recorded nowhere unless `--output` is given);

@@ -55,6 +55,12 @@ LOGINS = [
         "agent, courrier",
     ),
     DemoLogin(
+        "instructrice-epci",
+        "Nadia Rey, instructrice du droit des sols",
+        "Communauté de communes du Grand Pic",
+        "agent, courrier",
+    ),
+    DemoLogin(
         "admin-syndicat",
         "Marc Aubert, informaticien (double authentification)",
         "Syndicat mixte Hérault Numérique",
@@ -170,6 +176,7 @@ def create_demo(*, letters: int = 30) -> dict[str, object]:
         ["Accueil et secrétariat"],
     )
     _person("admin-syndicat", "Marc", "Aubert", syndicat, [Role.ADMIN], [])
+    _person("instructrice-epci", "Nadia", "Rey", epci, [Role.AGENT, Role.COURRIER], ["Urbanisme (ADS)"])
 
     created = 0
     if not commune.courriers.exists():
@@ -179,7 +186,10 @@ def create_demo(*, letters: int = 30) -> dict[str, object]:
         created += _demo_courriers(montbrun, 2, offset=100)
     if not villeneuve.courriers.exists():
         created += _demo_courriers(villeneuve, 2, offset=200)
-    return {"organisations": 5, "courriers_created": created}
+    from mairie.demo.dossiers import demo_dossiers
+
+    dossiers = demo_dossiers(commune, [montbrun, villeneuve])
+    return {"organisations": 5, "courriers_created": created, "dossiers_created": dossiers}
 
 
 def _demo_courriers(org: Organisation, count: int, offset: int = 0) -> int:

@@ -70,7 +70,9 @@ class DossierCourrier(models.Model):
 
     organisation = models.ForeignKey("organisations.Organisation", on_delete=models.CASCADE, related_name="+")
     dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="courrier_links")
-    courrier = models.OneToOneField("courrier.Courrier", on_delete=models.PROTECT, related_name="dossier_link")
+    courrier = models.OneToOneField(
+        "courrier.Courrier", on_delete=models.PROTECT, related_name="dossier_link"
+    )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

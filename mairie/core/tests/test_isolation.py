@@ -10,21 +10,31 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from mairie.circuits.models import Circuit, CircuitStep
+from mairie.circuits.testing import circuit_for_tests
 from mairie.courrier.models import Courrier
 from mairie.documents.models import Document
+from mairie.dossiers.models import Absence
 from mairie.letters.services import templates_for
 from mairie.mail.models import Mailbox
+from mairie.notifications.models import Notification
 from mairie.organisations.models import Organisation, Role, Service
 from mairie.organisations.services import add_member, set_logo
+from mairie.signatures.models import SigningCertificate
 from mairie.testing.factories import courrier_with_document
 from mairie.testing.personas import login
+from mairie.workflows.models import WorkflowDefinition
+from mairie.workflows.services import install_library
 
 
 @dataclass
@@ -51,9 +61,30 @@ PARAMS: dict[str, Callable[[Tenant], list[Any]]] = {
     "service_id": lambda t: [t.service.pk],
     "template_id": lambda t: [templates_for(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
     "mailbox_id": lambda t: [Mailbox.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
+    "absence_id": lambda t: [Absence.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
+    "notification_id": lambda t: [Notification.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
+    "workflow_id": lambda t: [WorkflowDefinition.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
+    "dossier_id": lambda t: [Circuit.objects.for_org(t.org).order_by("pk").first().dossier_id],  # type: ignore[union-attr]
+    "circuit_id": lambda t: [Circuit.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
+    "step_id": lambda t: [CircuitStep.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
+    # The dossier's own objects (the dossier is the circuit's, above): a task, an opinion, a file, a share.
+    "task_id": lambda t: [_dossier_of(t).tasks.order_by("pk").first().pk],  # type: ignore[union-attr]
+    "opinion_id": lambda t: [_dossier_of(t).opinions.order_by("pk").first().pk],  # type: ignore[union-attr]
+    "file_id": lambda t: [_dossier_of(t).files.order_by("pk").first().pk],  # type: ignore[union-attr]
+    "share_id": lambda t: [_dossier_of(t).shares.order_by("pk").first().pk],  # type: ignore[union-attr]
+    "certificate_id": lambda t: [SigningCertificate.objects.for_org(t.org).order_by("pk").first().pk],  # type: ignore[union-attr]
 }
 # Parameters that name a tenant's object: swapping one of them for another tenant's must give a 404.
-OBJECT_PARAMS = {"chrono", "document_id", "mailbox_id", "org_id", "service_id", "template_id"}
+OBJECT_PARAMS = {"chrono", "document_id", "mailbox_id", "org_id", "service_id", "template_id", "workflow_id"}
+OBJECT_PARAMS |= {"absence_id", "notification_id"}
+OBJECT_PARAMS |= {"circuit_id", "step_id", "dossier_id"}
+OBJECT_PARAMS |= {"task_id", "opinion_id", "file_id", "share_id"}
+OBJECT_PARAMS |= {"certificate_id"}
+
+
+def _dossier_of(tenant: Tenant) -> Any:
+    return Circuit.objects.for_org(tenant.org).order_by("pk").first().dossier  # type: ignore[union-attr]
+
 
 # URLs that show no organisation's data: anyone may reach them (or any logged-in person, for their own
 # account). Keep this list short; every other URL is checked below.
@@ -136,6 +167,55 @@ def tenants(world: Any) -> tuple[Tenant, Tenant]:
     for org in (world.commune, world.other_commune):  # a mailbox each (not reachable: never fetched here)
         Mailbox.objects.create(
             organisation=org, label="Mairie", host="imap.invalid", username="u", password="p"
+        )
+    for org in (world.commune, world.other_commune):  # workflow definitions each
+        install_library(org)
+    # An absence and a notification each (the notification is for the person who opens the URLs).
+    add_member(
+        actor=None, organisation=world.other_commune, username="suppleant-villeneuve", roles=[Role.AGENT]
+    )
+    substitute_b = get_user_model().objects.get(username="suppleant-villeneuve")
+    for org, user, delegate in (
+        (world.commune, world.agent, world.secretary),
+        (world.other_commune, world.other_agent, substitute_b),
+    ):
+        Absence.objects.create(
+            organisation=org,
+            user=user,
+            delegate=delegate,
+            starts_on=date(2030, 1, 1),
+            ends_on=date(2030, 1, 5),
+        )
+    for org, user in ((world.commune, world.commune_admin), (world.other_commune, world.other_agent)):
+        Notification.objects.create(organisation=org, user=user, kind="task.new", text="Nouvelle tâche")
+    # A dossier with a PDF in a visa circuit each (parapheur URLs: circuit_id, step_id, dossier_id).
+    circuit_for_tests(
+        organisation=world.commune, actor=world.secretary, reference="A-1", agent="admin-commune"
+    )
+    circuit_for_tests(
+        organisation=world.other_commune, actor=world.other_agent, reference="B-1", agent="agent-villeneuve"
+    )
+    # Each dossier asks an opinion of a service and is shared with the EPCI (dossiers URLs).
+    from mairie.dossiers.services import request_opinions, share_dossier
+
+    for org, actor in ((world.commune, world.secretary), (world.other_commune, world.other_agent)):
+        dossier = Circuit.objects.for_org(org).order_by("pk").first().dossier  # type: ignore[union-attr]
+        request_opinions(
+            dossier=dossier, targets=[{"service": "Services techniques"}], actor=actor, delay_days=5
+        )
+        share_dossier(dossier=dossier, organisation=world.epci, purpose="view", actor=actor)
+    # A signing certificate each (rows only: the URLs deactivate it, nothing signs here).
+    for org, user in ((world.commune, world.commune_admin), (world.other_commune, world.other_agent)):
+        SigningCertificate.objects.create(
+            organisation=org,
+            user=user,
+            pkcs12="-",
+            subject_cn="Test",
+            issuer="CN=Test",
+            serial="1",
+            not_before=timezone.now(),
+            not_after=timezone.now() + timedelta(days=365),
+            fingerprint="0" * 64,
         )
     return Tenant(world.commune, courrier_a, document_a), Tenant(world.other_commune, courrier_b, document_b)
 

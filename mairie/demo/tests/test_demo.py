@@ -15,6 +15,7 @@ from mairie.organisations.models import Organisation
 def test_demo_is_complete_idempotent_and_goes_through_the_real_pipeline(run_jobs, capsys):
     first = create_demo(letters=5)
     assert first["courriers_created"] == 9  # 5 scanned letters and 4 e-mails in Saint-Aubin
+    assert first["dossiers_created"] == 3
     kinds = dict(Organisation.objects.values_list("slug", "kind"))
     assert kinds == {
         "numerique-34": "syndicat",
@@ -32,6 +33,18 @@ def test_demo_is_complete_idempotent_and_goes_through_the_real_pipeline(run_jobs
     call_command("demo", letters=5)
     out = capsys.readouterr().out
     assert "déjà en place" in out and "Mairie-demo-2026" in out and "admin-syndicat" in out
+    assert "246810" in out  # the mayor's signing PIN
+    from mairie.circuits.models import Circuit
+    from mairie.dossiers.models import Dossier
+
+    dossiers = Dossier.objects.filter(organisation=small)
+    assert sorted(dossiers.values_list("status", flat=True)) == [
+        "avis_technique",
+        "instruction_epci",
+        "visa_signature",
+    ]
+    assert dossiers.get(status="instruction_epci").holder.slug == "cc-grand-pic"
+    assert Circuit.objects.filter(dossier__in=dossiers).count() == 1
     assert Courrier.objects.count() == 9
 
     run_jobs()

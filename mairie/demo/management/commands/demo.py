@@ -32,3 +32,6 @@ class Command(BaseCommand):
         self.stdout.write(
             "Les administrateurs activent la double authentification à leur première connexion."
         )
+        from mairie.demo.dossiers import DEMO_PIN
+
+        self.stdout.write(f"Code PIN de signature de la maire (certificat de démonstration) : {DEMO_PIN}.")
