@@ -555,7 +555,14 @@ def approve_step(
     ``use_seal``) and stores the signed version. The next group becomes pending; after the last one, the
     circuit is approved and its ``then`` transition applied. Raises ``PermissionDenied`` (not for this
     person), ``CircuitError`` (not pending…) or ``SignatureError`` (wrong PIN…): nothing changed then."""
-    return _approve(step=step, actor=actor, comment=comment, pin=pin, use_seal=use_seal)
+    signer = None
+    if step.kind == CircuitStep.Kind.SIGNATURE and not use_seal and transaction.get_autocommit():
+        # The key is unlocked before the transaction: a wrong PIN is counted (and locks the key after a few)
+        # even though the approval itself does not happen.
+        from mairie.signatures.services import load_signer
+
+        signer = load_signer(organisation=step.organisation, user=actor, pin=pin)
+    return _approve(step=step, actor=actor, comment=comment, pin=pin, use_seal=use_seal, signer=signer)
 
 
 def _apply(circuit: Circuit, transition: str, reason: str) -> None:

@@ -239,6 +239,27 @@ def test_wrong_pin_changes_nothing(world, dossier, new_pdf, mayor_certificate):
     assert (DossierEvent.objects.count(), DossierFile.objects.count()) == (events, files)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_wrong_pins_in_the_parapheur_lock_the_key(world, dossier, new_pdf, mayor_certificate):
+    """The wrong-PIN count survives the refused approval (the key is unlocked before its transaction)."""
+    from .conftest import PIN
+
+    circuit = services.start_circuit(
+        dossier=dossier,
+        file=new_pdf(),
+        steps=[{"kind": "signature", "agent": "maire"}],
+        actor=world.secretary,
+    )
+    [step] = _steps(circuit)
+    for _ in range(5):
+        with pytest.raises(SignatureError, match="PIN incorrect"):
+            services.approve_step(step=step, actor=world.mayor, pin="000000")
+    with pytest.raises(SignatureError, match="Trop de codes PIN erronés"):
+        services.approve_step(step=step, actor=world.mayor, pin=PIN)
+    step.refresh_from_db()
+    assert step.status == "pending"
+
+
 def test_a_signature_needs_the_right_to_sign(world, dossier, new_pdf):
     circuit = services.start_circuit(
         dossier=dossier,
