@@ -129,8 +129,12 @@ def escalate(task: Task, *, now: dt.datetime) -> bool:
         )
         if not claimed:
             return False
-        others = [u for u in _service_members(task) if u.pk != task.assignee_id]
-        recipients = _unique(_admins(task) + others)
+        head = task.service.head if task.service_id is not None and task.service else None
+        if head is not None and head.pk != task.assignee_id and head.is_active:
+            recipients = [head]  # the service head, who sees to the service's work
+        else:
+            others = [u for u in _service_members(task) if u.pk != task.assignee_id]
+            recipients = _unique(_admins(task) + others)
         if not recipients and task.assignee is not None:
             recipients = [task.assignee]  # nobody above them: at least the assignee knows
         who = task.assignee or task.service

@@ -81,6 +81,25 @@ class ServiceEditForm(ServiceForm):
         required=False,
         help_text="Un service inactif ne reçoit plus de nouveaux courriers ; ceux qu'il a déjà le gardent.",
     )
+    head: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label="Responsable du service",
+        queryset=None,
+        required=False,
+        empty_label="— aucun (les administrateurs) —",
+        help_text="Les tâches du service restées en retard lui sont signalées.",
+    )
+
+    def __init__(self, *args: Any, organisation: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from django.contrib.auth import get_user_model
+
+        field = self.fields["head"]
+        field.queryset = (  # type: ignore[attr-defined]
+            get_user_model()
+            .objects.filter(memberships__organisation=organisation, memberships__is_active=True)
+            .order_by("last_name", "first_name")
+        )
+        field.label_from_instance = lambda u: u.get_full_name() or u.get_username()  # type: ignore[attr-defined]
 
 
 class LogoForm(forms.Form):

@@ -81,6 +81,15 @@ class Service(models.Model):
     name = models.CharField("nom", max_length=120)
     email = models.EmailField("adresse électronique", blank=True)
     is_active = models.BooleanField("actif", default=True)
+    # The service head: overdue tasks of the service are escalated to them (else to the administrators).
+    head = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="responsable du service",
+    )
 
     objects = TenantManager["Service"]()
 

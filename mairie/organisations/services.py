@@ -216,7 +216,13 @@ def add_service(*, actor: Any, organisation: Organisation, name: str, email: str
 
 
 def update_service(
-    *, actor: Any, service: Service, name: str, email: str = "", is_active: bool = True
+    *,
+    actor: Any,
+    service: Service,
+    name: str,
+    email: str = "",
+    is_active: bool = True,
+    head: Any = None,
 ) -> Service:
     """Rename a service, change its address, deactivate or reactivate it.
 
@@ -233,10 +239,22 @@ def update_service(
             changes.append("adresse électronique modifiée")
         if current.is_active != is_active:
             changes.append("réactivé" if is_active else "désactivé")
+        head_id = getattr(head, "pk", None)
+        if (
+            head_id is not None
+            and not Membership.objects.filter(
+                organisation=organisation, user_id=head_id, is_active=True
+            ).exists()
+        ):
+            raise ValidationError({"head": "Le responsable doit être membre de l'organisation."})
+        if current.head_id != head_id:
+            who = (head.get_full_name() or head.get_username()) if head is not None else "aucun"
+            changes.append(f"responsable : {who}")
         if not changes:
             return current
         current.name, current.email, current.is_active = name, email.strip(), is_active
-        current.save(update_fields=["name", "email", "is_active"])
+        current.head_id = head_id
+        current.save(update_fields=["name", "email", "is_active", "head"])
         record(
             organisation=organisation,
             actor=actor,

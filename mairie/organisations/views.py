@@ -112,8 +112,13 @@ def service_add(request: OrgRequest) -> HttpResponse:
 def service_edit(request: OrgRequest, service_id: int) -> HttpResponse:
     org = request.organisation
     service = get_object_or_404(Service.objects.for_org(org), pk=service_id)
-    initial = {"name": service.name, "email": service.email, "is_active": service.is_active}
-    form = ServiceEditForm(request.POST or None, initial=initial)
+    initial = {
+        "name": service.name,
+        "email": service.email,
+        "is_active": service.is_active,
+        "head": service.head_id,
+    }
+    form = ServiceEditForm(request.POST or None, initial=initial, organisation=org)
     if request.method == "POST" and form.is_valid():
         try:
             services.update_service(actor=request.user, service=service, **form.cleaned_data)

@@ -127,6 +127,19 @@ def test_overdue_task_is_escalated_once(world, django_capture_on_commit_callback
     assert Notification.objects.filter(kind="task.overdue").count() == 3
 
 
+def test_overdue_task_of_a_service_with_a_head_goes_to_the_head(world, django_capture_on_commit_callbacks):
+    from mairie.organisations.services import update_service
+
+    service = world.service("Services techniques")
+    update_service(actor=world.commune_admin, service=service, name=service.name, head=world.secretary)
+    dossier = make_dossier(world.commune)
+    make_task(dossier, due_at=NOW - dt.timedelta(hours=1), assignee=world.agent, service=service)
+    assert _run(django_capture_on_commit_callbacks) == {"reminded": 0, "escalated": 1}
+    overdue = Notification.objects.filter(kind="task.overdue")
+    assert list(overdue.values_list("user__username", flat=True)) == ["secretaire"]
+    assert "signalée à Sylvie Marchand." in DossierEvent.objects.get(kind="task.escalated").summary
+
+
 def test_a_failing_escalation_leaves_the_task_to_the_next_run(
     world, django_capture_on_commit_callbacks, monkeypatch
 ):

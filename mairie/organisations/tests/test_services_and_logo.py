@@ -52,6 +52,17 @@ def test_admin_adds_renames_and_deactivates_a_service(world, as_user):
     service.refresh_from_db()
     assert service.is_active
 
+    # The service head (overdue tasks are escalated to them): a member of the organisation only.
+    client.post(url, {"name": "Cimetière et concessions", "is_active": "on", "head": world.agent.pk})
+    service.refresh_from_db()
+    assert service.head == world.agent
+    response = client.post(
+        url, {"name": "Cimetière et concessions", "is_active": "on", "head": world.other_agent.pk}
+    )
+    assert response.status_code == 200 and "Sélectionnez un choix valide" in response.content.decode()
+    service.refresh_from_db()
+    assert service.head == world.agent
+
 
 def test_a_duplicate_service_name_is_refused_in_french(world, as_user):
     client = as_user(world.commune_admin)
