@@ -5,6 +5,7 @@ sharing with another organisation and handing over. Each writes in one transacti
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -466,8 +467,33 @@ def give_opinion(*, membership: Membership, opinion: Opinion, verdict: str, text
             acting_organisation=membership.organisation,
             data={"opinion_id": opinion.pk, "verdict": verdict},
         )
+        _notify_reply(opinion, label)
     _after_opinion(opinion)
     return opinion
+
+
+def _notify_reply(opinion: Opinion, label: str) -> None:
+    """The person who asked (and the person in charge of the dossier) hear that the opinion is in."""
+    from django.urls import reverse
+
+    from mairie.notifications.services import notify
+
+    dossier = opinion.dossier
+    wanted = {u.pk: u for u in (opinion.task.created_by, dossier.assignee) if u is not None}
+    if opinion.given_by_id is not None:
+        wanted.pop(opinion.given_by_id, None)
+    url = reverse("dossiers:detail", kwargs={"slug": dossier.organisation.slug, "dossier_id": dossier.pk})
+    for user in wanted.values():
+        if membership_in(dossier.organisation, user) is None:
+            continue
+        notify(
+            user=user,
+            organisation=dossier.organisation,
+            kind="opinion.reply",
+            text=f"Avis {label.lower()} rendu sur le dossier {dossier.reference} ({opinion.organisation.name}).",
+            url=url,
+            dossier=dossier,
+        )
 
 
 def _after_opinion(opinion: Opinion) -> None:
@@ -634,3 +660,75 @@ def end_share(*, membership: Membership, share: DossierShare) -> None:
 
 def membership_for_dossier(dossier: Dossier, user: Any, organisation: Organisation) -> Membership | None:
     return membership_in(organisation, user)
+
+
+# --- The dossier's data (read by the workflow's conditions) ------------------------------------------------
+
+_DATA_NAME = re.compile(r"""\bdata\.([A-Za-z_][A-Za-z0-9_]*)|\bdata\[\s*["']([^"']+)["']\s*\]""")
+
+
+def condition_fields(definition: dict[str, Any]) -> list[str]:
+    """The names of the dossier data the workflow's conditions read, in order of appearance."""
+    names: list[str] = []
+    for transition in definition.get("transitions", []):
+        for match in _DATA_NAME.finditer(str(transition.get("condition") or "")):
+            name = match.group(1) or match.group(2)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def parse_value(text: str) -> Any:
+    """A value typed by an agent: a number, yes/no, or text."""
+    text = text.strip()
+    lowered = text.casefold()
+    if lowered in ("oui", "vrai", "true"):
+        return True
+    if lowered in ("non", "faux", "false"):
+        return False
+    number = text.replace("\u202f", "").replace(" ", "").replace(",", ".")
+    try:
+        return int(number)
+    except ValueError:
+        pass
+    try:
+        return float(number)
+    except ValueError:
+        return text
+
+
+def set_data(*, membership: Membership, dossier: Dossier, values: dict[str, str]) -> dict[str, Any]:
+    """Change the dossier's data (an empty value removes the key), journaled with what changed."""
+    if not can_edit(dossier, membership):
+        raise PermissionDenied("Votre rôle ne permet pas de modifier ce dossier.")
+    with transaction.atomic():
+        locked = Dossier.objects.select_for_update(of=("self",)).get(pk=dossier.pk)
+        data = dict(locked.data or {})
+        changes = []
+        for name, raw in values.items():
+            name = name.strip()[:80]
+            if not name:
+                continue
+            if raw.strip() == "":
+                if name in data:
+                    del data[name]
+                    changes.append(f"{name} effacé")
+                continue
+            value = parse_value(raw)
+            if data.get(name) != value:
+                data[name] = value
+                shown = {True: "oui", False: "non"}.get(value, value) if isinstance(value, bool) else value
+                changes.append(f"{name} = {shown}")
+        if not changes:
+            return data
+        locked.data = data
+        locked.save(update_fields=["data", "updated_at"])
+        record_event(
+            dossier=locked,
+            kind="data",
+            summary="Données du dossier : " + ", ".join(changes) + ".",
+            actor=membership.user,
+            acting_organisation=membership.organisation,
+        )
+    dossier.data = data
+    return data

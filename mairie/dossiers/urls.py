@@ -13,6 +13,7 @@ urlpatterns = [
     path("dossiers/<int:dossier_id>/circuit.svg", views.dossier_diagram, name="diagram"),
     path("dossiers/<int:dossier_id>/transition/", views.transition, name="transition"),
     path("dossiers/<int:dossier_id>/commentaire/", views.comment, name="comment"),
+    path("dossiers/<int:dossier_id>/donnees/", views.data, name="data"),
     path("dossiers/<int:dossier_id>/taches/", views.task_add, name="task_add"),
     path("dossiers/<int:dossier_id>/taches/<int:task_id>/", views.task_done, name="task_done"),
     path("dossiers/<int:dossier_id>/avis/<int:opinion_id>/", views.opinion, name="opinion"),

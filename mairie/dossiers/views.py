@@ -246,8 +246,21 @@ def dossier_detail(request: OrgRequest, dossier_id: int) -> HttpResponse:
             "share_targets": related_organisations(dossier.organisation) if is_owner else [],
             "purposes": DossierShare.Purpose.choices,
             "today": timezone.localdate(),
+            "data_rows": _data_rows(dossier),
         },
     )
+
+
+def _data_rows(dossier: Dossier) -> list[dict[str, Any]]:
+    """The data fields shown on the dossier: those the workflow's conditions read, then the others."""
+    data = dossier.data or {}
+    used = services.condition_fields(dossier.workflow.definition)
+    rows = []
+    for name in used + [name for name in data if name not in used]:
+        value = data.get(name, "")
+        shown = {True: "oui", False: "non"}[value] if isinstance(value, bool) else value
+        rows.append({"name": name, "value": shown, "used": name in used})
+    return rows
 
 
 @org_view("dossier.view")
@@ -298,6 +311,19 @@ def comment(request: OrgRequest, dossier_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, _errors(exc))
     return _back(request, dossier, "#historique")
+
+
+@org_view("dossier.edit")
+@require_POST
+def data(request: OrgRequest, dossier_id: int) -> HttpResponse:
+    dossier = _dossier(request, dossier_id)
+    names = request.POST.getlist("name")
+    values = request.POST.getlist("value")
+    services.set_data(
+        membership=request.membership, dossier=dossier, values=dict(zip(names, values, strict=False))
+    )
+    messages.success(request, "Données du dossier enregistrées.")
+    return _back(request, dossier)
 
 
 def _due(value: str) -> dt.datetime | None:

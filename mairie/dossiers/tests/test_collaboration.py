@@ -156,6 +156,11 @@ def test_parallel_opinions_then_the_workflow_moves_on_by_itself(world, incoming,
     )
     dossier.refresh_from_db()
     assert dossier.status == "decision"
+    from mairie.notifications.models import Notification
+
+    replies = Notification.objects.filter(user=world.secretary, kind="opinion.reply")
+    assert replies.count() == 2  # the secretary asked: she hears of both opinions
+    assert "Communauté de communes du Grand Pic" in replies.order_by("id").last().text
     events = list(dossier.events.values_list("kind", "acting_organisation_id"))
     assert ("opinion.given", world.epci.pk) in events
     assert ("transition", world.commune.pk) in events

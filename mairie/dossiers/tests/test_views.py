@@ -207,3 +207,45 @@ def test_shared_and_unshared_dossiers_on_every_dossier_url(world, epci_agent):
     assert epci.get(_url("detail", world.epci, shared)).status_code == 404
     html = unescape(_client(world.secretary).get(_url("detail", world.commune, shared)).content.decode())
     assert "Communauté de communes du Grand Pic" in html and "Dossier rendu par" in html
+
+
+def test_the_inbox_shows_my_tasks(world, simple_workflow):
+    dossier = services.create_dossier(
+        organisation=world.commune, actor=world.secretary, subject="Banc cassé", workflow=simple_workflow
+    )
+    apply_transition(dossier=dossier, transition="instruire", actor=world.secretary)
+    agent_inbox = unescape(_client(world.agent).get("/o/saint-aubin/").content.decode())
+    assert "Mes tâches sur les dossiers" in agent_inbox and "Étudier la demande" in agent_inbox
+    other_inbox = unescape(_client(world.other_agent).get("/o/villeneuve/").content.decode())
+    assert "Étudier la demande" not in other_inbox
+
+
+def test_agents_fill_the_data_the_conditions_read(world, simple_workflow):
+    dossier = services.create_dossier(
+        organisation=world.commune, actor=world.secretary, subject="Voirie", workflow=simple_workflow
+    )
+    apply_transition(dossier=dossier, transition="instruire", actor=world.secretary)
+    client = _client(world.agent)
+    page = unescape(client.get(_url("detail", world.commune, dossier)).content.decode())
+    assert "montant" in page and "(utilisé par le circuit)" in page
+    assert 'name="transition" value="gros"' not in page  # the condition data.montant > 5000 does not hold yet
+    client.post(
+        _url("data", world.commune, dossier), {"name": ["montant", "urgent"], "value": ["12 500", "oui"]}
+    )
+    dossier.refresh_from_db()
+    assert dossier.data == {"montant": 12500, "urgent": True}
+    page = unescape(client.get(_url("detail", world.commune, dossier)).content.decode())
+    assert "Données du dossier : montant = 12500, urgent = oui." in page
+    client.post(_url("transition", world.commune, dossier), {"transition": "gros"})
+    dossier.refresh_from_db()
+    assert dossier.status == "gros_travaux"
+    # Another commune cannot write it.
+    assert (
+        _client(world.other_agent)
+        .post(
+            _url("data", world.commune, dossier).replace("saint-aubin", "villeneuve"),
+            {"name": "montant", "value": "1"},
+        )
+        .status_code
+        == 404
+    )
