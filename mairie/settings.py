@@ -194,6 +194,8 @@ MAIL_MAX_BYTES = env_int("MAIRIE_MAIL_MAX_BYTES", 50 * 1024 * 1024)
 MAIL_TIMEOUT_SECONDS = env_float("MAIRIE_MAIL_TIMEOUT", 30.0)
 # Workflows: seconds to wait for the server a « webhook » action calls (the call is retried 4 times).
 WEBHOOK_TIMEOUT_SECONDS = env_float("MAIRIE_WEBHOOK_TIMEOUT", 10.0)
+# Whether webhooks may call addresses of the local network (loopback, private ranges): off by default.
+WEBHOOK_ALLOW_PRIVATE = env_bool("MAIRIE_WEBHOOK_ALLOW_PRIVATE", False)
 
 # --- Electronic signatures (mairie.signatures) --------------------------------------------------------
 # RFC 3161 time-stamping authority (HTTP): set, signatures are PAdES B-T; empty, B-B.

@@ -47,6 +47,12 @@ def post_webhook(event_id: int, url: str, payload: dict[str, Any], attempt: int 
         return "already"
     if not url.lower().startswith(("http://", "https://")):
         return _webhook_failed(event, url, payload, WEBHOOK_ATTEMPTS, "adresse non HTTP(S)")
+    internal = _internal_address(url)
+    if internal and not settings.WEBHOOK_ALLOW_PRIVATE:
+        # A hosted platform must not let a commune's workflow reach the servers beside it (database, metadata…).
+        return _webhook_failed(
+            event, url, payload, WEBHOOK_ATTEMPTS, f"adresse du réseau interne refusée ({internal})"
+        )
     request = urllib.request.Request(  # noqa: S310 - scheme checked just above
         url,
         data=_payload(event, payload),
@@ -74,6 +80,24 @@ def post_webhook(event_id: int, url: str, payload: dict[str, Any], attempt: int 
             data={"event": event_id, "status": status},
         )
     return "done"
+
+
+def _internal_address(url: str) -> str:
+    """The first loopback, private, link-local or reserved address the URL's host resolves to, or ""."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return ""  # unresolvable: the call fails on its own, and is retried
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address.is_loopback or address.is_private or address.is_link_local or address.is_reserved:
+            return str(address)
+    return ""
 
 
 def _webhook_failed(event: DossierEvent, url: str, payload: dict[str, Any], attempt: int, why: str) -> str:

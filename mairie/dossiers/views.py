@@ -7,6 +7,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from mairie.courrier.models import Courrier
+from mairie.courrier.services import find_or_create_contact
 from mairie.documents.checks import FileRefused
 from mairie.dossiers import documents, engine, services
 from mairie.dossiers.files import read_file, store_file
@@ -109,7 +112,7 @@ def dossier_create(request: OrgRequest) -> HttpResponse:
     org = request.organisation
     offered = workflows_offered(org)
     service_choices = list(Service.objects.for_org(org).filter(is_active=True))
-    values = {"subject": "", "workflow": "", "service": ""}
+    values = {"subject": "", "workflow": "", "service": "", "contact_name": "", "contact_email": ""}
     error = ""
     if request.method == "POST":
         values = {k: request.POST.get(k, "").strip() for k in values}
@@ -119,13 +122,20 @@ def dossier_create(request: OrgRequest) -> HttpResponse:
             error = "Choisissez un circuit de traitement."
         else:
             try:
-                dossier = services.create_dossier(
-                    organisation=org,
-                    actor=request.user,
-                    subject=values["subject"],
-                    workflow=workflow,
-                    service=service,
-                )
+                if values["contact_email"]:
+                    validate_email(values["contact_email"])
+                with transaction.atomic():
+                    contact = find_or_create_contact(
+                        organisation=org, name=values["contact_name"], email=values["contact_email"]
+                    )
+                    dossier = services.create_dossier(
+                        organisation=org,
+                        actor=request.user,
+                        subject=values["subject"],
+                        workflow=workflow,
+                        service=service,
+                        contact=contact,
+                    )
             except ValidationError as exc:
                 error = _errors(exc)
             except engine.TransitionRefused as exc:
@@ -439,8 +449,6 @@ def opinion_request(request: OrgRequest, dossier_id: int) -> HttpResponse:
     if not targets or delay <= 0:
         messages.error(request, "Choisissez à qui demander l'avis et un délai d'au moins un jour.")
         return _back(request, dossier, "#avis")
-    from django.db import transaction
-
     try:
         with transaction.atomic():
             services.request_opinions(

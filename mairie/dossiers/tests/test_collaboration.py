@@ -267,8 +267,10 @@ def receiver():
     server.shutdown()
 
 
-def test_webhook_is_called_after_commit_by_a_job_and_retried(world, receiver):
+def test_webhook_is_called_after_commit_by_a_job_and_retried(world, receiver, settings):
     from mairie.dossiers.tasks import post_webhook
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver listens on the loopback
 
     url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
     data = {
@@ -302,3 +304,35 @@ def test_webhook_is_called_after_commit_by_a_job_and_retried(world, receiver):
     assert body["source"] == "test"
     assert key == f"mairie-{world.commune.pk}-{event.pk}"
     assert DossierEvent.objects.filter(dossier=dossier, kind="webhook.done").count() == 1
+
+
+def test_webhook_to_the_internal_network_is_refused(world, receiver, settings):
+    from mairie.dossiers.tasks import post_webhook
+
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    data = {
+        "name": "interne",
+        "title": "Webhook interne",
+        "initial": "a",
+        "statuses": [{"id": "a", "label": "A"}, {"id": "b", "label": "B", "final": True}],
+        "transitions": [
+            {
+                "id": "go",
+                "label": "Go",
+                "from": ["a"],
+                "to": "b",
+                "actions": [{"action": "webhook", "url": url}],
+            }
+        ],
+    }
+    workflow = save_definition(organisation=world.commune, actor=None, data=data)
+    dossier = services.create_dossier(
+        organisation=world.commune, actor=world.secretary, subject="Interne", workflow=workflow
+    )
+    apply_transition(dossier=dossier, transition="go", actor=world.secretary)
+    event = DossierEvent.objects.get(dossier=dossier, kind="webhook.queued")
+    assert post_webhook(event.pk, url, {}) == "failed"
+    assert _Receiver.received == []
+    failed = DossierEvent.objects.get(dossier=dossier, kind="webhook.failed")
+    assert "adresse du réseau interne refusée (127.0.0.1)" in failed.summary

@@ -249,3 +249,26 @@ def test_agents_fill_the_data_the_conditions_read(world, simple_workflow):
         .status_code
         == 404
     )
+
+
+def test_a_dossier_by_hand_with_its_usager(world, simple_workflow):
+    client = _client(world.secretary)
+    url = reverse("dossiers:create", kwargs={"slug": "saint-aubin"})
+    bad = client.post(
+        url,
+        {"subject": "Salle des fêtes", "workflow": simple_workflow.pk, "contact_email": "pas-une-adresse"},
+    )
+    assert bad.status_code == 400
+    assert not services.visible_dossiers(world.commune).exists()
+    response = client.post(
+        url,
+        {
+            "subject": "Salle des fêtes",
+            "workflow": simple_workflow.pk,
+            "contact_name": "Jean Roux",
+            "contact_email": "jean.roux@example.org",
+        },
+    )
+    assert response.status_code == 302
+    dossier = services.visible_dossiers(world.commune).get()
+    assert dossier.contact.email == "jean.roux@example.org" and dossier.contact.organisation == world.commune
