@@ -151,16 +151,15 @@ def check_transition(
                 f"« {transition.get('label', name)} » se fait automatiquement, pas à la main.",
                 code="automatic",
             )
-        acting = organisation or (
-            dossier.holder if membership_in(dossier.holder, actor) is not None else dossier.organisation
-        )
+        in_holder = membership_in(dossier.holder, actor) if organisation is None else None
+        acting = organisation or (dossier.holder if in_holder is not None else dossier.organisation)
         if acting.pk != dossier.holder_id:
             raise TransitionRefused(
                 f"Le dossier est actuellement instruit par {dossier.holder.name} : "
                 "c'est à cette organisation de le faire avancer.",
                 code="holder",
             )
-        membership = membership_in(acting, actor)
+        membership = in_holder if in_holder is not None else membership_in(acting, actor)
         if membership is None:
             raise TransitionRefused(
                 "Vous n'êtes pas membre de l'organisation qui instruit ce dossier.", code="rights"
@@ -324,8 +323,9 @@ def apply_transition(
             on_behalf_of=on_behalf_of,
         )
         enter_status(locked, actor=actor, acting=acting, transition=transition, on_behalf_of=on_behalf_of)
-    if locked is not dossier:  # the caller's object follows (status, holder, data, closed_at)
-        dossier.refresh_from_db()
+    if locked is not dossier:  # the caller's object follows (status, holder, data, closed_at…)
+        for name in ("status", "holder", "data", "closed_at", "service_id", "assignee_id", "updated_at"):
+            setattr(dossier, name, getattr(locked, name))
     return locked
 
 
