@@ -121,3 +121,42 @@ def test_courrier_to_signed_decision_through_the_epci(world, incoming, epci_agen
         client.get(f"/o/saint-aubin/dossiers/{dossier.pk}/fichiers/{signed.pk}/signatures/").content.decode()
     )
     assert "Hélène Roussel" in report and "Intègre" in report
+
+
+def test_request_with_the_technical_opinion_then_the_mayors_signed_decision(world, incoming):
+    """The ready-made « avis-technique-decision-maire »: opinion asked and given, the mayor accepts, the letter
+    is visaed by the secretary and signed by the mayor, sent; the dossier ends « Accordée »."""
+    pki = TestPKI.create()
+    issued = pki.person("Hélène Roussel", organisation=world.commune.name)
+    add_personal_certificate(
+        organisation=world.commune, user=world.mayor, data=issued.p12(), password=issued.password, pin=PIN
+    )
+    dossier = services.create_from_courrier(
+        membership=world.membership(world.secretary),
+        courrier=incoming,
+        workflow="avis-technique-decision-maire",
+    )
+    apply_transition(dossier=dossier, transition="demander_avis", actor=world.secretary)
+    from mairie.dossiers.models import Opinion
+
+    opinion = Opinion.objects.get(dossier=dossier)
+    assert opinion.task.service.name == "Services techniques"
+    services.give_opinion(
+        membership=world.membership(world.agent), opinion=opinion, verdict="favorable", text=""
+    )
+    dossier.refresh_from_db()
+    assert dossier.status == "decision"  # the workflow moved on by itself once the opinion was in
+    apply_transition(dossier=dossier, transition="accepter", actor=world.mayor)
+    circuit = Circuit.objects.get(dossier=dossier)
+    approve_step(step=CircuitStep.objects.get(circuit=circuit, kind="visa"), actor=world.secretary)
+    approve_step(step=CircuitStep.objects.get(circuit=circuit, kind="signature"), actor=world.mayor, pin=PIN)
+    dossier.refresh_from_db()
+    assert dossier.status == "accordee" and dossier.closed_at is not None
+    assert dossier.data["decision"] == "accord"
+    signed = DossierFile.objects.get(dossier=dossier, kind=DossierFile.Kind.SIGNED)
+    [report] = verify_pdf(read_file(signed), trust_roots=[pki.root])
+    assert report.intact and report.trusted
+    assert Courrier.objects.filter(organisation=world.commune, direction="depart").count() == 1
+    kinds = set(dossier.events.values_list("kind", flat=True))
+    assert {"opinion.given", "circuit.completed", "document.sent", "closed"} <= kinds
+    assert verify_chain(world.commune).ok
