@@ -10,12 +10,10 @@ reference is B6's: a single-row INSERT then COMMIT in a loop, one client, same d
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 import time
 from typing import Any
 
-from mairie.bench.common import Databases, Options, Section, fmt, log, run_child, table
+from mairie.bench.common import Databases, Options, Section, fmt, log, race, run_child, table
 
 CLIENTS = 8
 WARMUP = 4
@@ -130,30 +128,8 @@ def child_transitions(params: dict[str, Any]) -> dict[str, Any]:
     from mairie.organisations.models import Organisation
 
     connections.close_all()
-    context = multiprocessing.get_context("fork")
-    start, ready, results = context.Event(), context.Semaphore(0), context.Queue()
-    workers = [
-        context.Process(target=_client, args=(client, params["rounds"], ready, start, results))
-        for client in params["clients"]
-    ]
-    for worker in workers:
-        worker.start()
-    for _ in workers:
-        if not ready.acquire(timeout=300):
-            raise RuntimeError("a client did not get ready")
-    began = time.perf_counter()
-    start.set()
-    outcomes: list[tuple[int, float, float]] = []
-    while len(outcomes) < len(workers):
-        try:
-            outcomes.append(results.get(timeout=5))
-        except queue.Empty:
-            failed = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
-            if failed:
-                raise RuntimeError(f"a client failed (exit code {failed[0]})") from None
+    outcomes, began = race(_client, [(client, params["rounds"]) for client in params["clients"]])
     ended = max(end for _, _, end in outcomes)
-    for worker in workers:
-        worker.join()
     applied = sum(count for count, _, _ in outcomes)
     org_ids = [c["org_id"] for c in params["clients"]]
     events = DossierEvent.objects.filter(organisation_id__in=org_ids, kind="transition").count()

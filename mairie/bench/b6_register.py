@@ -10,14 +10,12 @@ PostgreSQL does: a single-row INSERT then COMMIT, in a loop, one client, in the 
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from mairie.bench.common import Databases, Options, Section, fmt, log, median, run_child, table
+from mairie.bench.common import Databases, Options, Section, fmt, log, median, race, run_child, table
 
 TARGET = 0.25
 CLIENTS = 8
@@ -84,37 +82,12 @@ def child_register(params: dict[str, Any]) -> dict[str, Any]:
     from mairie.organisations.models import Organisation
 
     connections.close_all()
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
-    ready = context.Semaphore(0)
-    results = context.Queue()
     pairs = list(zip(params["org_ids"], params["user_ids"], strict=True))
-    workers = [
-        context.Process(
-            target=_client,
-            args=(*pairs[n % len(pairs)], params["per_client"], f"client {n}", ready, start, results),
-        )
-        for n in range(params["clients"])
-    ]
-    for worker in workers:
-        worker.start()
-    for _ in workers:  # every client warmed up and waiting for the start
-        if not ready.acquire(timeout=300):
-            raise RuntimeError("a client did not get ready")
-    began = time.perf_counter()
-    start.set()
-    outcomes: list[tuple[int, float, float]] = []
-    while len(outcomes) < len(workers):
-        try:
-            outcomes.append(results.get(timeout=5))
-        except queue.Empty:
-            failed = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
-            if failed:
-                raise RuntimeError(f"a client failed (exit code {failed[0]})") from None
+    outcomes, began = race(
+        _client,
+        [(*pairs[n % len(pairs)], params["per_client"], f"client {n}") for n in range(params["clients"])],
+    )
     ended = max(end for _, _, end in outcomes)
-    for worker in workers:
-        worker.join()
-        assert worker.exitcode == 0, worker.exitcode
     registered = sum(count for count, _, _ in outcomes)
     gapless = True
     with connection.cursor() as cursor:

@@ -260,3 +260,35 @@ def num(value: float) -> str:
 
 def verdict(ok: bool, text: str) -> str:
     return f"{'met' if ok else 'NOT MET'} — {text}"
+
+
+def race(target: Any, arguments: Sequence[tuple[Any, ...]]) -> tuple[list[tuple[int, float, float]], float]:
+    """Start one forked process per ``arguments`` running ``target(*args, ready, start, results)``: each warms
+    up, releases ``ready``, waits for ``start``, works, then puts ``(count, began, ended)`` on ``results``.
+    Returns every client's outcome and the common start time (perf_counter, same clock: fork)."""
+    import multiprocessing
+    import queue
+
+    context = multiprocessing.get_context("fork")
+    start, ready, results = context.Event(), context.Semaphore(0), context.Queue()
+    workers = [context.Process(target=target, args=(*args, ready, start, results)) for args in arguments]
+    for worker in workers:
+        worker.start()
+    for _ in workers:  # every client warmed up and waiting for the start
+        if not ready.acquire(timeout=300):
+            raise RuntimeError("a client did not get ready")
+    began = time.perf_counter()
+    start.set()
+    outcomes: list[tuple[int, float, float]] = []
+    while len(outcomes) < len(workers):
+        try:
+            outcomes.append(results.get(timeout=5))
+        except queue.Empty:
+            failed = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if failed:
+                raise RuntimeError(f"a client failed (exit code {failed[0]})") from None
+    for worker in workers:
+        worker.join()
+        if worker.exitcode != 0:
+            raise RuntimeError(f"a client failed (exit code {worker.exitcode})")
+    return outcomes, began
