@@ -84,9 +84,12 @@ def find_template(dossier: Dossier, template: str | LetterTemplate) -> LetterTem
 
 def letter_for(dossier: Dossier, template: LetterTemplate, actor: Any) -> pdf.Letter:
     context = context_for(dossier, actor)
+    html = template.body_format == "html"
     try:
         subject = merge.render(template.subject_template, context)
-        body = merge.render(template.body_template, context)
+        body = "" if html else merge.render(template.body_template, context)
+        html_body = merge.render_html(template.body_template, context) if html else ""
+        css = merge.check_css(template.css) if html else ""
     except merge.MergeError as exc:
         raise ActionFailed(str(exc)) from exc
     courrier = first_courrier(dossier)
@@ -101,6 +104,8 @@ def letter_for(dossier: Dossier, template: LetterTemplate, actor: Any) -> pdf.Le
         date=timezone.localdate(),
         reference_chrono=courrier.chrono or "",
         reference_date=courrier.received_at if courrier.chrono else None,
+        html_body=html_body,
+        css=css,
     )
 
 

@@ -26,7 +26,24 @@ class LetterTemplateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 16}),
         help_text=FIELDS_HELP + " Une ligne vide sépare deux paragraphes.",
     )
+    body_format = forms.ChoiceField(
+        label="Format du texte",
+        choices=[("text", "Texte simple (paragraphes séparés par une ligne vide)"), ("html", "HTML et CSS")],
+        initial="text",
+        required=False,
+        help_text="HTML : titres, listes, tableaux, gras… (sans image ni lien) ; les modèles HTML servent aux "
+        "documents générés depuis les dossiers, les réponses aux courriers utilisent les modèles en texte simple.",
+    )
+    css = forms.CharField(
+        label="Feuille de style (CSS, modèles HTML)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Par exemple : .important { font-weight: bold; } — sans url(…) ni @import.",
+    )
     is_active = forms.BooleanField(label="Proposer ce modèle pour les réponses", required=False, initial=True)
+
+    def clean_body_format(self) -> str:
+        return self.cleaned_data.get("body_format") or "text"
 
 
 DELIVERY_CHOICES = [
@@ -61,7 +78,9 @@ class ReplyForm(forms.Form):
 
     def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates_for(organisation, active_only=True)  # type: ignore[attr-defined]
+        self.fields["template"].queryset = templates_for(organisation, active_only=True).filter(  # type: ignore[attr-defined]
+            body_format="text"
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -14,6 +14,7 @@ the e-mail it is plain text. Escaping at the merge would show ``&lt;`` in the fo
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,3 +210,70 @@ def letter_context(
         "signataire": signer.name,
         "signataire_fonction": signer.title,
     }
+
+
+# HTML templates: the tags and attributes a letter may use (nh3 removes the rest, with their content for
+# script/style); no image, no link, no inline style: nothing the PDF renderer would fetch or run.
+HTML_TAGS = {
+    "p",
+    "br",
+    "strong",
+    "b",
+    "em",
+    "i",
+    "u",
+    "s",
+    "sub",
+    "sup",
+    "small",
+    "span",
+    "div",
+    "blockquote",
+    "h2",
+    "h3",
+    "h4",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "th",
+    "td",
+    "caption",
+    "hr",
+}
+HTML_ATTRIBUTES = {"*": {"class"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"}}
+CSS_MAX = 20_000
+_CSS_FORBIDDEN = (
+    (re.compile(r"url\s*\(", re.I), "url(…) (aucune ressource externe ni fichier)"),
+    (re.compile(r"@import", re.I), "@import"),
+    (re.compile(r"@font-face", re.I), "@font-face"),
+    (re.compile(r"</", re.I), "« </ »"),
+    (re.compile(r"\\"), "les caractères d'échappement « \\ »"),
+    (re.compile(r"expression\s*\(", re.I), "expression(…)"),
+)
+
+
+def check_css(css: str) -> str:
+    """The template's CSS, or MergeError (French) when it could fetch something or leave its <style>."""
+    css = (css or "").replace("\r\n", "\n").strip()
+    if len(css) > CSS_MAX:
+        raise MergeError(f"La feuille de style dépasse {CSS_MAX} caractères.")
+    found = [label for pattern, label in _CSS_FORBIDDEN if pattern.search(css)]
+    if found:
+        raise MergeError("La feuille de style ne peut pas contenir " + ", ".join(found) + ".")
+    return css
+
+
+def render_html(source: str, context: dict[str, Any]) -> str:
+    """Merge an HTML template: field values are escaped, then only the letter's tags are kept."""
+    import nh3
+
+    html = compile_template(source).render(Context(context, autoescape=True))
+    return nh3.clean(html, tags=HTML_TAGS, attributes=HTML_ATTRIBUTES, link_rel=None).strip()

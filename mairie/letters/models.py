@@ -15,6 +15,15 @@ class LetterTemplate(models.Model):
     name = models.CharField("nom du modèle", max_length=120)
     subject_template = models.CharField("objet de la lettre", max_length=300)
     body_template = models.TextField("texte de la lettre")
+    # « text »: paragraphs separated by blank lines; « html »: a restricted HTML (titles, lists, tables, bold…)
+    # with its own CSS, laid out on the same letterhead. HTML templates serve documents made from dossiers.
+    body_format = models.CharField(
+        "format du texte",
+        max_length=4,
+        choices=[("text", "Texte simple"), ("html", "HTML et CSS")],
+        default="text",
+    )
+    css = models.TextField("feuille de style (CSS)", blank=True)
     is_active = models.BooleanField("proposé pour les réponses", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -27,6 +27,10 @@ class Letter:
     # The courrier answered: « Votre courrier n° 2026-A-000042 reçu le 12 novembre 2026 ».
     reference_chrono: str = ""
     reference_date: Any = None
+    # An HTML template's merged and cleaned body (``merge.render_html``) and its checked CSS (``merge.check_css``);
+    # empty for a plain-text letter, whose ``body`` is laid out in paragraphs.
+    html_body: str = ""
+    css: str = ""
 
     @property
     def place_and_date(self) -> str:
@@ -78,4 +82,8 @@ def render_html(letter: Letter) -> str:
 def render_pdf(letter: Letter) -> bytes:
     from weasyprint import HTML
 
-    return bytes(HTML(string=render_html(letter)).write_pdf(pdf_variant="pdf/a-3b"))
+    from mairie.mail.rendering import data_only_fetcher
+
+    # Only data: URLs (the logo) are fetched: a template can name no file or server.
+    html = HTML(string=render_html(letter), base_url=None, url_fetcher=data_only_fetcher())
+    return bytes(html.write_pdf(pdf_variant="pdf/a-3b"))

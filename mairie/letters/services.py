@@ -90,14 +90,25 @@ def _require_admin(membership: Membership) -> None:
         raise PermissionDenied("Seuls les administrateurs gèrent les modèles de lettres.")
 
 
-def check_template(*, subject_template: str, body_template: str) -> None:
-    """ValidationError (French, per field) when a template uses anything but the letter's fields."""
+def check_template(
+    *, subject_template: str, body_template: str, body_format: str = "text", css: str = ""
+) -> None:
+    """ValidationError (French, per field) when a template uses anything but the letter's fields, or (HTML
+    templates) when its CSS could fetch something."""
     errors: dict[str, str] = {}
     for field, source in (("subject_template", subject_template), ("body_template", body_template)):
         try:
             merge.compile_template(source)
         except merge.MergeError as exc:
             errors[field] = str(exc)
+    if body_format not in ("text", "html"):
+        errors["body_format"] = "Format inconnu."
+    if css.strip() and body_format != "html":
+        errors["css"] = "Une feuille de style ne sert qu'aux modèles au format HTML."
+    try:
+        merge.check_css(css)
+    except merge.MergeError as exc:
+        errors["css"] = str(exc)
     if errors:
         raise ValidationError(errors)
 
@@ -110,13 +121,17 @@ def save_template(
     subject_template: str,
     body_template: str,
     is_active: bool = True,
+    body_format: str = "text",
+    css: str = "",
 ) -> LetterTemplate:
     _require_admin(membership)
     organisation = membership.organisation
     if template is not None and template.organisation_id != organisation.pk:
         raise PermissionDenied
     name = " ".join(name.split())
-    check_template(subject_template=subject_template, body_template=body_template)
+    check_template(
+        subject_template=subject_template, body_template=body_template, body_format=body_format, css=css
+    )
     clash = LetterTemplate.objects.for_org(organisation).filter(name__iexact=name)
     if template is not None:
         clash = clash.exclude(pk=template.pk)
@@ -133,6 +148,8 @@ def save_template(
         template.subject_template = subject_template.strip()
         template.body_template = body_template.replace("\r\n", "\n").strip()
         template.is_active = is_active
+        template.body_format = body_format
+        template.css = merge.check_css(css)
         template.updated_by = membership.user
         template.save()
         record(
@@ -194,9 +211,18 @@ class _SampleCourrier:
     contact: _SampleContact
 
 
-def template_preview_pdf(*, membership: Membership, subject_template: str, body_template: str) -> bytes:
+def template_preview_pdf(
+    *,
+    membership: Membership,
+    subject_template: str,
+    body_template: str,
+    body_format: str = "text",
+    css: str = "",
+) -> bytes:
     """A template's letter for a fictitious correspondent (the administrator's preview)."""
-    check_template(subject_template=subject_template, body_template=body_template)
+    check_template(
+        subject_template=subject_template, body_template=body_template, body_format=body_format, css=css
+    )
     now = timezone.now()
     sample: Any = _SampleCourrier(
         chrono=f"{timezone.localdate().year}-A-000123",
@@ -212,11 +238,13 @@ def template_preview_pdf(*, membership: Membership, subject_template: str, body_
         recipient_name=sample.contact.display_name,
         recipient_address=sample.contact.postal_address,
         subject=merge.render(subject_template, context),
-        body=merge.render(body_template, context),
+        body=merge.render(body_template, context) if body_format == "text" else "",
         signer=signer_of(membership),
         date=timezone.localdate(),
         reference_chrono=sample.chrono,
         reference_date=sample.received_at,
+        html_body=merge.render_html(body_template, context) if body_format == "html" else "",
+        css=merge.check_css(css) if body_format == "html" else "",
     )
     return pdf.render_pdf(letter)
 

@@ -165,6 +165,8 @@ def _template_form_page(request: OrgRequest, template: LetterTemplate | None) ->
                         membership=request.membership,
                         subject_template=data["subject_template"],
                         body_template=data["body_template"],
+                        body_format=data["body_format"],
+                        css=data["css"],
                     )
                     return _pdf_response(content, "apercu-modele.pdf")
                 saved = services.save_template(membership=request.membership, template=template, **data)
@@ -182,6 +184,8 @@ def _template_form_page(request: OrgRequest, template: LetterTemplate | None) ->
                 "name": template.name,
                 "subject_template": template.subject_template,
                 "body_template": template.body_template,
+                "body_format": template.body_format,
+                "css": template.css,
                 "is_active": template.is_active,
             }
         )
@@ -222,6 +226,8 @@ def template_preview(request: OrgRequest, template_id: int) -> HttpResponse:
             membership=request.membership,
             subject_template=template.subject_template,
             body_template=template.body_template,
+            body_format=template.body_format,
+            css=template.css,
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

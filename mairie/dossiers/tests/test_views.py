@@ -272,3 +272,31 @@ def test_a_dossier_by_hand_with_its_usager(world, simple_workflow):
     assert response.status_code == 302
     dossier = services.visible_dossiers(world.commune).get()
     assert dossier.contact.email == "jean.roux@example.org" and dossier.contact.organisation == world.commune
+
+
+def test_documents_generated_from_an_html_template_carry_the_dossier_fields(world, simple_workflow, incoming):
+    from mairie.dossiers.documents import generate
+    from mairie.dossiers.files import read_file
+    from mairie.letters.services import save_template
+    from mairie.letters.tests.conftest import pdf_text
+
+    dossier = services.create_from_courrier(
+        membership=world.membership(world.secretary), courrier=incoming, workflow=simple_workflow
+    )
+    template = save_template(
+        membership=world.membership(world.commune_admin),
+        name="Arrêté (HTML)",
+        subject_template="Arrêté — {{ dossier.reference }}",
+        body_template="<h2>Article 1er</h2><p>Le dossier {{ dossier.reference }} ({{ dossier.objet }}) "
+        "est à l'étape « {{ dossier.etape }} ».</p><ul><li>Pour {{ contact.prenom }} {{ contact.nom }}</li></ul>",
+        body_format="html",
+        css="h2 { text-transform: uppercase; }",
+    )
+    item = generate(dossier=dossier, template=template, actor=world.secretary)
+    text = " ".join(pdf_text(read_file(item)).split())
+    assert "ARTICLE 1ER" in text
+    assert (
+        f"Le dossier {dossier.reference} (Demande d'abattage d'un platane dangereux) est à l'étape « Reçue »."
+        in text
+    )
+    assert "Pour Lucie Martin" in text

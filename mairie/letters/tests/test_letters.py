@@ -246,3 +246,75 @@ def test_template_preview_uses_a_fictitious_correspondent(world):
     assert "Jeanne Exemple" in text and "Bonjour Jeanne Exemple." in text and "-A-000123" in text
     with pytest.raises(ValidationError):
         services.template_preview_pdf(membership=admin, subject_template="{{ oups }}", body_template="")
+
+
+# --- HTML and CSS templates ------------------------------------------------------------------------------
+
+HTML_BODY = """<h2>Décision</h2>
+<p>Madame {{ contact.nom }}, votre demande « {{ courrier.objet }} » est <strong class="ok">acceptée</strong>.</p>
+<table><tr><th scope="col">Pièce</th><th scope="col">État</th></tr><tr><td>Acte</td><td>délivré</td></tr></table>
+<script>alert(1)</script><img src="file:///etc/passwd"><a href="http://evil.example/">lien</a>"""
+
+
+def test_html_template_with_css_keeps_the_letter_tags_escapes_values_and_drops_the_rest(world, incoming):
+    admin = world.membership(world.commune_admin)
+    incoming.contact.name = "<i>Dupont</i>"
+    incoming.contact.save()
+    template = services.save_template(
+        membership=admin,
+        name="Décision (HTML)",
+        subject_template="Décision — {{ courrier.chrono }}",
+        body_template=HTML_BODY,
+        body_format="html",
+        css=".ok { color: #006400; } table { font-size: 9pt; }",
+    )
+    context = merge.letter_context(
+        organisation=world.commune, courrier=incoming, signer=merge.Signer("Claire Fabre")
+    )
+    html = merge.render_html(template.body_template, context)
+    assert (
+        "<h2>Décision</h2>" in html and '<strong class="ok">acceptée</strong>' in html and "<table>" in html
+    )
+    assert "&lt;i&gt;Dupont&lt;/i&gt;" in html  # a value is text, never markup
+    assert "<script" not in html and "alert(1)" not in html and "<img" not in html and "<a " not in html
+    letter = pdf.Letter(
+        organisation=world.commune,
+        recipient_name="Jeanne Dupont",
+        recipient_address="",
+        subject="Décision",
+        body="",
+        signer=merge.Signer("Claire Fabre"),
+        date=timezone.localdate(),
+        html_body=html,
+        css=template.css,
+    )
+    text = " ".join(pdf_text(pdf.render_pdf(letter)).split())
+    assert "Décision" in text and "est acceptée." in text and "Pièce État Acte délivré" in text
+    # HTML templates are for documents of dossiers: the reply form offers only plain-text ones.
+    from mairie.letters.forms import ReplyForm
+
+    offered = ReplyForm(organisation=world.commune).fields["template"].queryset
+    assert template not in offered and offered.exists()
+
+
+@pytest.mark.parametrize(
+    "css, message",
+    [
+        ("body { background: url(http://evil.example/x.png); }", "url("),
+        ('@import "http://evil.example/x.css";', "@import"),
+        ("p { color: red; } </style><script>x</script>", "</"),
+        ("p { font-family: \\\\66 oo; }", "échappement"),
+    ],
+)
+def test_css_that_could_fetch_or_escape_is_refused_in_french(world, css, message):
+    with pytest.raises(ValidationError) as refused:
+        services.save_template(
+            membership=world.membership(world.commune_admin),
+            name="Essai",
+            subject_template="Essai",
+            body_template="<p>Bonjour</p>",
+            body_format="html",
+            css=css,
+        )
+    assert message in refused.value.message_dict["css"][0]
+    assert "ne peut pas contenir" in refused.value.message_dict["css"][0]
