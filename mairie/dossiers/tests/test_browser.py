@@ -60,6 +60,9 @@ def test_dossier_from_a_courrier_in_the_browser(world, simple_workflow, incoming
             audit(phone, "mes tâches (téléphone)", phone=True)
             phone.get_by_role("button", name=re.compile("Marquer comme faite")).click()
             expect(phone.get_by_role("status").first).to_contain_text("faite")
+            phone.goto(f"{base}/o/saint-aubin/dossiers/{Dossier.objects.get().pk}/")
+            phone.get_by_text("Schéma du circuit").click()  # the diagram, opened, must fit too
+            audit(phone, "dossier (téléphone)", phone=True)
             phone.close()
 
             admin = browser.new_context(viewport=DESKTOP, locale="fr-FR").new_page()
