@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.urls import reverse
 from django.utils import timezone
 
 from mairie.dossiers import services
@@ -304,7 +303,3 @@ def set_data(ctx: ActionContext) -> None:
     values = dict(ctx.params.get("values") or {})
     ctx.dossier.data = {**(ctx.dossier.data or {}), **values}
     Dossier.objects.filter(pk=ctx.dossier.pk).update(data=ctx.dossier.data)
-
-
-def dossier_url(dossier: Dossier) -> str:
-    return reverse("dossiers:detail", kwargs={"slug": dossier.organisation.slug, "dossier_id": dossier.pk})

@@ -193,8 +193,11 @@ def file_courrier(*, membership: Membership, dossier: Dossier, courrier: Courrie
         raise PermissionDenied
     if DossierCourrier.objects.filter(courrier=courrier).exists():
         raise ValidationError(f"Le courrier {courrier.chrono} est déjà classé dans un dossier.")
-    with transaction.atomic():
-        _attach_courrier(dossier, courrier, membership.user)
+    try:
+        with transaction.atomic():
+            _attach_courrier(dossier, courrier, membership.user)
+    except IntegrityError:  # filed at the same moment by another request
+        raise ValidationError(f"Le courrier {courrier.chrono} est déjà classé dans un dossier.") from None
 
 
 def add_comment(*, membership: Membership, dossier: Dossier, text: str) -> None:
@@ -656,10 +659,6 @@ def end_share(*, membership: Membership, share: DossierShare) -> None:
             summary=f"Partage avec {share.organisation.name} terminé.",
             actor=membership.user,
         )
-
-
-def membership_for_dossier(dossier: Dossier, user: Any, organisation: Organisation) -> Membership | None:
-    return membership_in(organisation, user)
 
 
 # --- The dossier's data (read by the workflow's conditions) ------------------------------------------------

@@ -18,6 +18,7 @@ urlpatterns = [
     path("dossiers/<int:dossier_id>/taches/<int:task_id>/", views.task_done, name="task_done"),
     path("dossiers/<int:dossier_id>/avis/<int:opinion_id>/", views.opinion, name="opinion"),
     path("dossiers/<int:dossier_id>/avis/", views.opinion_request, name="opinion_request"),
+    path("dossiers/<int:dossier_id>/courriers/", views.courrier_add, name="courrier_add"),
     path("dossiers/<int:dossier_id>/fichiers/", views.file_add, name="file_add"),
     path("dossiers/<int:dossier_id>/fichiers/<int:file_id>/", views.file_download, name="file"),
     path(

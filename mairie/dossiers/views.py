@@ -467,6 +467,29 @@ def opinion_request(request: OrgRequest, dossier_id: int) -> HttpResponse:
 
 @org_view("dossier.edit")
 @require_POST
+def courrier_add(request: OrgRequest, dossier_id: int) -> HttpResponse:
+    """File an already registered courrier of the organisation (by its number) in the dossier."""
+    dossier = _dossier(request, dossier_id)
+    if dossier.organisation_id != request.organisation.pk:
+        raise Http404
+    chrono = request.POST.get("chrono", "").strip()
+    courrier = Courrier.objects.for_org(request.organisation).filter(chrono__iexact=chrono).first()
+    if courrier is None:
+        messages.error(
+            request, f"Aucun courrier n° « {chrono} » dans le registre de {request.organisation.name}."
+        )
+        return _back(request, dossier, "#documents")
+    try:
+        services.file_courrier(membership=request.membership, dossier=dossier, courrier=courrier)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+    else:
+        messages.success(request, f"Courrier {courrier.chrono} classé au dossier.")
+    return _back(request, dossier, "#documents")
+
+
+@org_view("dossier.edit")
+@require_POST
 def file_add(request: OrgRequest, dossier_id: int) -> HttpResponse:
     dossier = _dossier(request, dossier_id)
     _require_edit(request, dossier)

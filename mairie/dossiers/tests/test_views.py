@@ -300,3 +300,24 @@ def test_documents_generated_from_an_html_template_carry_the_dossier_fields(worl
         in text
     )
     assert "Pour Lucie Martin" in text
+
+
+def test_a_registered_courrier_is_filed_in_a_dossier_once(world, simple_workflow, incoming):
+    dossier = services.create_dossier(
+        organisation=world.commune, actor=world.secretary, subject="Platane", workflow=simple_workflow
+    )
+    client = _client(world.secretary)
+    url = _url("courrier_add", world.commune, dossier)
+    unknown = unescape(client.post(url, {"chrono": "2026-A-999999"}, follow=True).content.decode())
+    assert "Aucun courrier n° « 2026-A-999999 »" in unknown
+    client.post(url, {"chrono": incoming.chrono.lower()})
+    assert dossier.courrier_links.get().courrier == incoming
+    again = unescape(client.post(url, {"chrono": incoming.chrono}, follow=True).content.decode())
+    assert f"Le courrier {incoming.chrono} est déjà classé dans un dossier." in again
+    # Villeneuve cannot file into Saint-Aubin's dossier, nor reach Saint-Aubin's courrier from its own.
+    assert (
+        _client(world.other_agent)
+        .post(url.replace("saint-aubin", "villeneuve"), {"chrono": incoming.chrono})
+        .status_code
+        == 404
+    )
