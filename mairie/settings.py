@@ -196,6 +196,8 @@ MAIL_TIMEOUT_SECONDS = env_float("MAIRIE_MAIL_TIMEOUT", 30.0)
 WEBHOOK_TIMEOUT_SECONDS = env_float("MAIRIE_WEBHOOK_TIMEOUT", 10.0)
 # Whether webhooks may call addresses of the local network (loopback, private ranges): off by default.
 WEBHOOK_ALLOW_PRIVATE = env_bool("MAIRIE_WEBHOOK_ALLOW_PRIVATE", False)
+# Parapheur: days a visa or signature step may wait before it is overdue (reminded before, escalated after).
+CIRCUIT_STEP_DAYS = env_int("MAIRIE_CIRCUIT_STEP_DAYS", 5)
 
 # --- Electronic signatures (mairie.signatures) --------------------------------------------------------
 # RFC 3161 time-stamping authority (HTTP): set, signatures are PAdES B-T; empty, B-B.

@@ -3,12 +3,14 @@ cancel. Each one is a transaction that writes the dossier's timeline (and so the
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -374,6 +376,8 @@ def _activate_next_group(circuit: Circuit) -> bool:
             assignee=assignee,
             delegated_from=delegated_from,
             created_by=circuit.drafter,
+            # A step waits a few days at most: reminded before, escalated after, like any task.
+            due_at=timezone.now() + dt.timedelta(days=settings.CIRCUIT_STEP_DAYS),
         )
         step.status = CircuitStep.Status.PENDING
         step.save(update_fields=["task", "status"])

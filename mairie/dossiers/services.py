@@ -381,8 +381,9 @@ def tasks_for(membership: Membership) -> QuerySet[Task]:
             Q(assignee=membership.user)
             | Q(assignee__in=absent_for)
             | Q(assignee__isnull=True, service__in=services)
-            # A task for the whole organisation (e.g. a dossier handed over to it): every editor's list.
-            | Q(assignee__isnull=True, service__isnull=True)
+            # A task for the whole organisation (e.g. a dossier handed over to it): every editor's list. A
+            # parapheur step for a role (« any élu ») is in the parapheur of that role's members instead.
+            | (Q(assignee__isnull=True, service__isnull=True) & ~Q(kind="circuit_step"))
         )
         .select_related("dossier", "service", "assignee", "delegated_from")
         .order_by("due_at", "id")

@@ -260,6 +260,25 @@ def test_wrong_pins_in_the_parapheur_lock_the_key(world, dossier, new_pdf, mayor
     assert step.status == "pending"
 
 
+def test_steps_are_due_in_a_few_days_and_role_steps_stay_in_the_parapheur(world, dossier, new_pdf, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from mairie.dossiers.services import tasks_for
+
+    settings.CIRCUIT_STEP_DAYS = 3
+    circuit = services.start_circuit(
+        dossier=dossier, file=new_pdf(), steps=[{"kind": "visa", "role": "elu"}], actor=world.secretary
+    )
+    [step] = _steps(circuit)
+    due = step.task.due_at
+    assert timezone.now() + dt.timedelta(days=2, hours=23) < due <= timezone.now() + dt.timedelta(days=3)
+    # A step for « any élu » is not in every agent's task list; it is in the élus' parapheur.
+    assert step.task not in tasks_for(world.membership(world.secretary))
+    assert step in services.pending_steps_for(organisation=world.commune, user=world.mayor)
+
+
 def test_a_signature_needs_the_right_to_sign(world, dossier, new_pdf):
     circuit = services.start_circuit(
         dossier=dossier,
