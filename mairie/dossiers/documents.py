@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from mairie.dossiers.engine import ActionFailed, status_label
+from mairie.dossiers.engine import ActionFailed
 from mairie.dossiers.files import store_file
 from mairie.dossiers.models import Dossier, DossierCourrier, DossierFile
 from mairie.letters import merge, pdf
@@ -58,7 +58,7 @@ def context_for(dossier: Dossier, actor: Any) -> dict[str, Any]:
     context["dossier"] = {
         "reference": dossier.reference,
         "objet": dossier.subject,
-        "etape": status_label(dossier.workflow.definition, dossier.status),
+        "etape": dossier.workflow.parsed.label(dossier.status),
     }
     return context
 

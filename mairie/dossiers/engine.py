@@ -9,6 +9,7 @@ queued in that same transaction (the job table is in the database), so they run 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.utils import timezone
 from mairie.dossiers.models import Dossier, Opinion, Task, WorkflowTimer
 from mairie.dossiers.timeline import record_event
 from mairie.organisations.models import Membership, Organisation
+from mairie.workflows.definition import ActionCall, Transition
 
 
 class TransitionRefused(Exception):
@@ -36,33 +38,6 @@ class ActionFailed(TransitionRefused):
         super().__init__(message, code="action")
 
 
-# --- Reading a definition (the dict validated by workflows.definition) ---------------------------------------
-
-
-def statuses(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["id"]: s for s in definition.get("statuses", [])}
-
-
-def transitions(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["id"]: t for t in definition.get("transitions", [])}
-
-
-def is_final(definition: dict[str, Any], status: str) -> bool:
-    return bool(statuses(definition).get(status, {}).get("final"))
-
-
-def sources(definition: dict[str, Any], transition: dict[str, Any]) -> set[str]:
-    """The statuses a transition leaves from (``"*"``: every status that is not final)."""
-    origin = transition.get("from", [])
-    if origin == "*" or origin == ["*"]:
-        return {sid for sid, s in statuses(definition).items() if not s.get("final")}
-    return set(origin if isinstance(origin, list) else [origin])
-
-
-def status_label(definition: dict[str, Any], status: str) -> str:
-    return str(statuses(definition).get(status, {}).get("label") or status)
-
-
 # --- Who acts --------------------------------------------------------------------------------------------
 
 
@@ -76,18 +51,17 @@ def membership_in(organisation: Organisation, user: Any) -> Membership | None:
     )
 
 
-def _allowed(dossier: Dossier, transition: dict[str, Any], membership: Membership) -> tuple[bool, Any]:
+def _allowed(dossier: Dossier, transition: Transition, membership: Membership) -> tuple[bool, Any]:
     """(allowed, on_behalf_of): may this member apply the transition? A delegate of an absent assignee may."""
-    rule = transition.get("allowed")
-    if not rule:
+    rule = transition.allowed
+    if rule is None:
         return membership.can("dossier.edit"), None
-    roles = set(rule.get("roles") or [])
-    if roles & set(membership.roles):
+    if set(rule.roles) & set(membership.roles):
         return True, None
-    wanted_services = {str(s).casefold() for s in rule.get("services") or []}
+    wanted_services = {str(s).casefold() for s in rule.services}
     if wanted_services and {s.name.casefold() for s in membership.services.all()} & wanted_services:
         return True, None
-    if rule.get("assignee") and dossier.assignee_id is not None:
+    if rule.assignee and dossier.assignee_id is not None:
         if dossier.assignee_id == membership.user_id:
             return True, None
         from mairie.dossiers.delegation import resolve_assignee
@@ -117,39 +91,29 @@ def condition_context(dossier: Dossier) -> dict[str, Any]:
     }
 
 
-def condition_holds(dossier: Dossier, transition: dict[str, Any]) -> bool:
-    text = transition.get("condition")
-    if not text:
-        return True
-    from mairie.workflows.conditions import compile_condition
-
-    return bool(compile_condition(text).evaluate(condition_context(dossier)))
-
-
 def check_transition(
     dossier: Dossier, name: str, *, actor: Any, organisation: Organisation | None = None, system: bool = False
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[Transition, Any]:
     """The transition and the person acted for, or TransitionRefused saying why."""
-    definition = dossier.workflow.definition
-    transition = transitions(definition).get(name)
-    if transition is None:
+    definition = dossier.workflow.parsed
+    try:
+        transition = definition.transition(name)
+    except KeyError:
         raise TransitionRefused(
             f"Le circuit « {dossier.workflow.title} » n'a pas d'action « {name} ».", code="unknown"
-        )
+        ) from None
     if dossier.closed_at is not None:
         raise TransitionRefused(f"Le dossier {dossier.reference} est clos.", code="closed")
-    if dossier.status not in sources(definition, transition):
+    if dossier.status not in transition.sources:
         raise TransitionRefused(
-            f"« {transition.get('label', name)} » n'est pas possible à l'étape "
-            f"« {status_label(definition, dossier.status)} ».",
+            f"« {transition.label} » n'est pas possible à l'étape « {definition.label(dossier.status)} ».",
             code="state",
         )
     on_behalf_of = None
     if not system:
-        if transition.get("automatic"):
+        if transition.automatic:
             raise TransitionRefused(
-                f"« {transition.get('label', name)} » se fait automatiquement, pas à la main.",
-                code="automatic",
+                f"« {transition.label} » se fait automatiquement, pas à la main.", code="automatic"
             )
         in_holder = membership_in(dossier.holder, actor) if organisation is None else None
         acting = organisation or (dossier.holder if in_holder is not None else dossier.organisation)
@@ -167,11 +131,11 @@ def check_transition(
         allowed, on_behalf_of = _allowed(dossier, transition, membership)
         if not allowed:
             raise TransitionRefused(
-                f"Votre rôle ne permet pas « {transition.get('label', name)} » sur ce dossier.", code="rights"
+                f"Votre rôle ne permet pas « {transition.label} » sur ce dossier.", code="rights"
             )
-    if not condition_holds(dossier, transition):
+    if not transition.condition_holds(condition_context(dossier)):
         raise TransitionRefused(
-            f"« {transition.get('label', name)} » n'est pas possible : la condition « {transition['condition']} » "
+            f"« {transition.label} » n'est pas possible : la condition « {transition.condition} » "
             "n'est pas remplie.",
             code="condition",
         )
@@ -180,14 +144,14 @@ def check_transition(
 
 def available_transitions(
     dossier: Dossier, *, actor: Any, organisation: Organisation | None = None
-) -> list[dict[str, Any]]:
+) -> list[Transition]:
     """The transitions this person may apply now (the buttons of the dossier page)."""
     result = []
-    for name, transition in transitions(dossier.workflow.definition).items():
-        if transition.get("automatic"):
+    for transition in dossier.workflow.parsed.transitions_from(dossier.status):
+        if transition.automatic:
             continue
         try:
-            check_transition(dossier, name, actor=actor, organisation=organisation)
+            check_transition(dossier, transition.id, actor=actor, organisation=organisation)
         except TransitionRefused:
             continue
         result.append(transition)
@@ -212,7 +176,7 @@ class ActionContext:
 
 def run_actions(
     dossier: Dossier,
-    actions: list[dict[str, Any]],
+    actions: Iterable[ActionCall],
     *,
     actor: Any,
     acting: Organisation,
@@ -221,13 +185,11 @@ def run_actions(
 ) -> None:
     from mairie.workflows.actions import runner_for
 
-    for spec in actions or []:
-        params = {k: v for k, v in spec.items() if k != "action"}
-        runner = runner_for(spec["action"])
-        runner(
+    for call in actions:
+        runner_for(call.name)(
             ActionContext(
                 dossier=dossier,
-                params=params,
+                params=dict(call.params),
                 actor=actor,
                 acting_organisation=acting,
                 transition=transition,
@@ -240,17 +202,16 @@ def enter_status(
     dossier: Dossier, *, actor: Any, acting: Organisation, transition: str = "", on_behalf_of: Any = None
 ) -> None:
     """Run the ``on_enter`` actions of the dossier's current status (also used when a dossier is created)."""
-    definition = dossier.workflow.definition
-    status = statuses(definition).get(dossier.status, {})
+    status = dossier.workflow.parsed.status(dossier.status)
     run_actions(
         dossier,
-        status.get("on_enter") or [],
+        status.on_enter,
         actor=actor,
         acting=acting,
         transition=transition,
         on_behalf_of=on_behalf_of,
     )
-    if status.get("final") and dossier.closed_at is None:
+    if status.final and dossier.closed_at is None:
         close_dossier(dossier)
 
 
@@ -290,9 +251,9 @@ def apply_transition(
         spec, on_behalf_of = check_transition(
             locked, transition, actor=actor, organisation=organisation, system=system
         )
-        definition = locked.workflow.definition
+        definition = locked.workflow.parsed
         previous = locked.status
-        locked.status = spec["to"]
+        locked.status = spec.to
         locked.save(update_fields=["status", "updated_at"])
         if previous != locked.status:
             # A timer waits for the dossier to stay where it was set; leaving the status disarms it.
@@ -300,10 +261,7 @@ def apply_transition(
                 fired_at=timezone.now()
             )
         acting = organisation or locked.holder
-        summary = (
-            f"{spec.get('label', transition)} : {status_label(definition, previous)} → "
-            f"{status_label(definition, locked.status)}"
-        )
+        summary = f"{spec.label} : {definition.label(previous)} → {definition.label(locked.status)}"
         comment = comment.strip()
         record_event(
             dossier=locked,
@@ -316,7 +274,7 @@ def apply_transition(
         )
         run_actions(
             locked,
-            spec.get("actions") or [],
+            spec.actions,
             actor=actor,
             acting=acting,
             transition=transition,

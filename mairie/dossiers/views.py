@@ -36,6 +36,15 @@ def _dossier(request: OrgRequest, dossier_id: int) -> Dossier:
         raise Http404("Dossier introuvable.") from None
 
 
+def _own_dossier(request: OrgRequest, dossier_id: int) -> Dossier:
+    """A dossier of the request's own organisation (the owner's tools: sharing, generating, filing): 404 for
+    an organisation it is only shared with."""
+    dossier = _dossier(request, dossier_id)
+    if dossier.organisation_id != request.organisation.pk:
+        raise Http404("Dossier introuvable.")
+    return dossier
+
+
 def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
@@ -87,7 +96,7 @@ def dossier_list(request: OrgRequest) -> HttpResponse:
         dossiers = dossiers.filter(Q(reference__icontains=query) | Q(subject__icontains=query))
     rows = list(dossiers.order_by("-updated_at", "-id")[:100])
     for d in rows:
-        d.status_label = engine.status_label(d.workflow.definition, d.status)  # type: ignore[attr-defined]
+        d.status_label = d.workflow.parsed.label(d.status)  # type: ignore[attr-defined]
     return render(
         request,
         "dossiers/list.html",
@@ -236,7 +245,7 @@ def dossier_detail(request: OrgRequest, dossier_id: int) -> HttpResponse:
         "dossiers/detail.html",
         {
             "dossier": dossier,
-            "status_label": engine.status_label(definition, dossier.status),
+            "status_label": dossier.workflow.parsed.label(dossier.status),
             "is_owner": is_owner,
             "share": share,
             "can_edit": can_edit,
@@ -305,7 +314,7 @@ def transition(request: OrgRequest, dossier_id: int) -> HttpResponse:
         dossier.refresh_from_db()
         messages.success(
             request,
-            f"Dossier {dossier.reference} : étape « {engine.status_label(dossier.workflow.definition, dossier.status)} ».",
+            f"Dossier {dossier.reference} : étape « {dossier.workflow.parsed.label(dossier.status)} ».",
         )
     return _back(request, dossier)
 
@@ -469,9 +478,7 @@ def opinion_request(request: OrgRequest, dossier_id: int) -> HttpResponse:
 @require_POST
 def courrier_add(request: OrgRequest, dossier_id: int) -> HttpResponse:
     """File an already registered courrier of the organisation (by its number) in the dossier."""
-    dossier = _dossier(request, dossier_id)
-    if dossier.organisation_id != request.organisation.pk:
-        raise Http404
+    dossier = _own_dossier(request, dossier_id)
     chrono = request.POST.get("chrono", "").strip()
     courrier = Courrier.objects.for_org(request.organisation).filter(chrono__iexact=chrono).first()
     if courrier is None:
@@ -550,9 +557,7 @@ def file_signatures(request: OrgRequest, dossier_id: int, file_id: int) -> HttpR
 
 @org_view("dossier.edit")
 def generate(request: OrgRequest, dossier_id: int) -> HttpResponse:
-    dossier = _dossier(request, dossier_id)
-    if dossier.organisation_id != request.organisation.pk:
-        raise Http404
+    dossier = _own_dossier(request, dossier_id)
     _require_edit(request, dossier)
     templates = list(templates_for(dossier.organisation, active_only=True))
     chosen = next(
@@ -587,9 +592,7 @@ def generate(request: OrgRequest, dossier_id: int) -> HttpResponse:
 @org_view("dossier.edit")
 @require_POST
 def share(request: OrgRequest, dossier_id: int) -> HttpResponse:
-    dossier = _dossier(request, dossier_id)
-    if dossier.organisation_id != request.organisation.pk:
-        raise Http404
+    dossier = _own_dossier(request, dossier_id)
     _require_edit(request, dossier)
     target = next(
         (
@@ -620,9 +623,7 @@ def share(request: OrgRequest, dossier_id: int) -> HttpResponse:
 @org_view("dossier.edit")
 @require_POST
 def share_end(request: OrgRequest, dossier_id: int, share_id: int) -> HttpResponse:
-    dossier = _dossier(request, dossier_id)
-    if dossier.organisation_id != request.organisation.pk:
-        raise Http404
+    dossier = _own_dossier(request, dossier_id)
     item = get_object_or_404(DossierShare, dossier=dossier, pk=share_id)
     try:
         services.end_share(membership=request.membership, share=item)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 
 from mairie.core.tenancy import TenantManager
+
+if TYPE_CHECKING:
+    from mairie.workflows.definition import Definition
 
 
 class WorkflowDefinition(models.Model):
@@ -46,3 +52,10 @@ class WorkflowDefinition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} (v{self.version})"
+
+    @cached_property
+    def parsed(self) -> Definition:
+        """The definition read once per row (statuses, transitions, compiled conditions)."""
+        from mairie.workflows.definition import Definition
+
+        return Definition(self.definition)

@@ -95,7 +95,7 @@ def test_condition_is_evaluated_on_the_dossier_data(world, simple_workflow):
     with pytest.raises(TransitionRefused) as refused:
         apply_transition(dossier=dossier, transition="gros", actor=world.agent)
     assert refused.value.code == "condition"
-    assert [t["id"] for t in available_transitions(dossier, actor=world.agent)] == ["attendre"]
+    assert [t.id for t in available_transitions(dossier, actor=world.agent)] == ["attendre"]
 
 
 def test_automatic_transitions_are_not_for_people(world, simple_workflow):
